@@ -1,0 +1,96 @@
+"""Small frozen messages passed between the stages of a turn (see DESIGN.md)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal, Mapping, Optional
+
+import numpy as np
+
+from ser_model.result import EmotionResult
+
+Source = Literal["mic", "file", "text"]
+
+
+@dataclass(frozen=True, eq=False)
+class Utterance:
+    """One captured utterance: mono float32 samples, or typed text in text mode."""
+
+    samples: np.ndarray
+    """Mono float32 samples in [-1, 1]; empty in text mode."""
+    sample_rate: int = 16000
+    """Samples per second of ``samples``."""
+    started_at: float = 0.0
+    """Wall-clock (``time.time()``) start of the utterance."""
+    ended_at: float = 0.0
+    """Wall-clock end of the utterance: the reference point of ``latency_ms.total``."""
+    source: Source = "mic"
+    """Where it came from: ``mic``, ``file`` or ``text``."""
+    file: Optional[str] = None
+    """Path of the file, for ``--input``."""
+    text: Optional[str] = None
+    """The typed line, for ``--text``."""
+
+    @property
+    def seconds(self) -> float:
+        """Duration of the audio in seconds (0 in text mode)."""
+        return float(len(self.samples)) / float(self.sample_rate) if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class Transcript:
+    """What speech-to-text heard."""
+
+    text: str
+    """The recognised words ('' when nothing was recognised)."""
+    engine: str
+    """Engine that produced ``text``: ``sphinx``, ``whisper``, ``google`` or ``text``."""
+    confidence: Optional[float] = None
+    """Engine confidence in [0, 1], when the engine gives one."""
+    seconds: float = 0.0
+    """Wall-clock time the transcription took."""
+    error: Optional[str] = None
+    """One-line error of the engine that was asked first, when it failed."""
+    fallback: Optional[str] = None
+    """Engine used instead after ``error`` (e.g. ``sphinx``)."""
+
+
+@dataclass(frozen=True)
+class TtsStyle:
+    """Prosody for speaking a reply, chosen from the user's emotional state."""
+
+    rate: int = 175
+    """Words per minute."""
+    volume: float = 0.9
+    """0.0 to 1.0."""
+    pitch: int = 50
+    """espeak-ng pitch, 0 to 99."""
+
+
+@dataclass(frozen=True)
+class Reply:
+    """What the assistant answers."""
+
+    text: str
+    """The words to say."""
+    strategy: str
+    """Name of the strategy that chose them (e.g. ``validate_sadness``, ``safety``)."""
+    tts_style: TtsStyle = field(default_factory=TtsStyle)
+    """How to say them."""
+
+
+@dataclass(frozen=True)
+class Turn:
+    """One completed turn of the conversation, as logged."""
+
+    session: str
+    turn: int
+    utterance: Utterance
+    transcript: Transcript
+    emotion: Optional[EmotionResult]
+    """None in text mode or when no speech was detected."""
+    uncertain: bool
+    """True when the emotion's confidence is below the threshold (or there is no emotion)."""
+    reply: Reply
+    latency_ms: Mapping[str, float]
+    """Per-stage latency: ``stt``, ``ser``, ``reply``, ``total``."""

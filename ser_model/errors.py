@@ -1,0 +1,30 @@
+"""The library's own exception types. Every error the library raises on purpose is a SerError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+
+class SerError(Exception):
+    """Base class of every error raised on purpose by ser_model."""
+
+
+class ParameterError(SerError, ValueError):
+    """A function was given a parameter outside its domain (librosa's style)."""
+
+
+class AudioLoadError(SerError):
+    """An audio file could not be read. ``str(err)`` is one line naming the path and the reason."""
+
+    def __init__(self, path: str | Path, reason: str) -> None:
+        self.path = str(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+
+class BundleError(SerError):
+    """A model bundle is missing, incomplete, or fails its integrity check."""
+
+
+class NoSpeechError(SerError):
+    """The audio holds no speech (silence or near-silence), so no emotion can be inferred."""

@@ -1,0 +1,29 @@
+"""Shared fixtures: where the corpora are, and (in tests/audio_devices.py) the PulseAudio rig."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def _datasets_dir() -> Path:
+    env = os.environ.get("SER_DATASETS")
+    return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"
+
+
+DATASETS = _datasets_dir()
+
+
+@pytest.fixture(scope="session")
+def datasets() -> Path:
+    """Folder holding ravdess/, tess/ and originals/ (``../shared/datasets``, or $SER_DATASETS)."""
+    if not (DATASETS / "ravdess").is_dir():
+        pytest.skip(f"corpora not found at {DATASETS} (set SER_DATASETS)")
+    return DATASETS
+
+
+pytest_plugins = ["tests.audio_devices"]
