@@ -1,0 +1,152 @@
+"""The foundation: virtual audio devices really carry audio, packaging ships the models,
+and the command-line entry points stay light."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import zipfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from tests.conftest import REPO_ROOT
+
+SR = 16000
+
+
+def _speech(datasets: Path) -> np.ndarray:
+    import soundfile as sf
+
+    y, sr = sf.read(datasets / "ravdess" / "Actor_01" / "03-01-05-02-01-01-01.flac", dtype="float32")
+    assert sr == SR
+    return y
+
+
+def _aligned_correlation(captured: np.ndarray, reference: np.ndarray) -> tuple[float, int]:
+    """Best Pearson correlation of ``reference`` against any alignment inside ``captured``."""
+    assert len(captured) >= len(reference), "captured less audio than was played"
+    n = 1 << int(np.ceil(np.log2(len(captured) + len(reference))))
+    xc = np.fft.irfft(np.fft.rfft(captured, n) * np.conj(np.fft.rfft(reference, n)), n)
+    lag = int(np.argmax(xc[: len(captured) - len(reference) + 1]))
+    segment = captured[lag : lag + len(reference)]
+    return float(np.corrcoef(segment, reference)[0, 1]), lag
+
+
+@pytest.mark.audio
+def test_played_audio_is_captured_back_through_pyaudio(pulse, play_into_mic, datasets):
+    """What a test plays into the virtual microphone is what PyAudio records from it."""
+    import pyaudio
+
+    speech = _speech(datasets)
+    pa = pyaudio.PyAudio()
+    try:
+        stream = pa.open(format=pyaudio.paInt16, channels=1, rate=SR, input=True,
+                         frames_per_buffer=1024)
+        chunks: list[bytes] = []
+        total = int((len(speech) / SR + 1.5) * SR)
+        player = threading.Timer(0.3, play_into_mic, args=(speech,))
+        player.start()
+        while sum(len(c) for c in chunks) // 2 < total:
+            chunks.append(stream.read(1024, exception_on_overflow=False))
+        player.join()
+        stream.stop_stream()
+        stream.close()
+    finally:
+        pa.terminate()
+    captured = np.frombuffer(b"".join(chunks), dtype=np.int16).astype(np.float32) / 32768.0
+    # The clip's first and last half second are near-silence that a capture which wakes up
+    # with the playback may miss; its speech must be there sample for sample.
+    corr, _ = _aligned_correlation(captured, speech[SR // 2 : -SR // 2])
+    assert corr > 0.95, f"captured audio does not match what was played (r={corr:.3f})"
+
+
+@pytest.mark.audio
+def test_virtual_speaker_records_what_pyaudio_plays(pulse, record_speaker, datasets):
+    """Audio played to the default PyAudio output reaches the virtual speaker's monitor."""
+    import pyaudio
+
+    speech = _speech(datasets)
+    with record_speaker() as rec:
+        pa = pyaudio.PyAudio()
+        try:
+            out = pa.open(format=pyaudio.paFloat32, channels=1, rate=SR, output=True)
+            out.write(np.concatenate([speech, np.zeros(SR // 2, np.float32)]).tobytes())
+            out.stop_stream()
+            out.close()
+        finally:
+            pa.terminate()
+        heard = rec.stop()
+    corr, _ = _aligned_correlation(heard, speech[SR // 2 : -SR // 2])
+    assert corr > 0.95, f"the virtual speaker did not hear what was played (r={corr:.3f})"
+
+
+def test_pulse_rig_is_private_and_stopped(tmp_path):
+    """The rig's daemon lives in its own runtime dir and is gone after stop()."""
+    from tests.audio_devices import PulseRig, _pulse_available
+
+    if _pulse_available():
+        pytest.skip(_pulse_available())
+    rig = PulseRig(tmp_path)
+    rig.start()
+    pid = rig.pid
+    assert rig.socket.is_relative_to(tmp_path)
+    sinks = rig.pactl("list", "short", "sinks").stdout
+    assert "vmic" in sinks and "vspk" in sinks
+    rig.stop()
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)
+
+
+@pytest.mark.parametrize("module", ["assistant.cli", "ser_model.cli"])
+def test_help_imports_nothing_heavy(module):
+    """`--help` must not import TensorFlow, librosa, scikit-learn, matplotlib or PyAudio."""
+    code = (
+        "import sys, contextlib, io\n"
+        f"import {module} as m\n"
+        "with contextlib.redirect_stdout(io.StringIO()) as out:\n"
+        "    try:\n"
+        "        m.main(['--help'])\n"
+        "    except SystemExit as e:\n"
+        "        assert e.code in (0, None), e.code\n"
+        "assert 'usage' in out.getvalue().lower()\n"
+        "heavy = [n for n in ('tensorflow', 'keras', 'librosa', 'sklearn', 'matplotlib',"
+        " 'pyaudio', 'numba') if n in sys.modules]\n"
+        "print(','.join(heavy))\n"
+    )
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                         cwd=REPO_ROOT, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert res.stdout.strip() == "", f"--help imported heavy modules: {res.stdout.strip()}"
+
+
+@pytest.mark.parametrize("script", ["assistant", "ser-model"])
+def test_version(script):
+    exe = Path(sys.executable).parent / script
+    res = subprocess.run([str(exe), "--version"], capture_output=True, text=True, timeout=60)
+    assert res.returncode == 0, res.stderr
+    assert "0.1.0" in res.stdout
+
+
+def test_wheel_ships_the_model_bundles(tmp_path):
+    """A non-editable install gets models/ as the package ser_model.bundled_models."""
+    bundles = sorted(p for p in (REPO_ROOT / "models").iterdir() if (p / "config.json").is_file())
+    if not bundles:
+        pytest.skip("no bundle in models/ yet")
+    res = subprocess.run(
+        [sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w", str(tmp_path), str(REPO_ROOT)],
+        capture_output=True, text=True, timeout=300,
+    )
+    assert res.returncode == 0, res.stderr[-2000:]
+    (wheel,) = tmp_path.glob("*.whl")
+    names = set(zipfile.ZipFile(wheel).namelist())
+    for bundle in bundles:
+        for f in bundle.iterdir():
+            if f.is_file():
+                assert f"ser_model/bundled_models/{bundle.name}/{f.name}" in names
+        config = json.loads((bundle / "config.json").read_text())
+        assert config["weights"] in {p.name for p in bundle.iterdir()}
