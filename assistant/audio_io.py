@@ -1,0 +1,110 @@
+"""PyAudio helpers: quiet initialisation, device listing, choosing a device by index or name.
+
+PortAudio prints pages of ALSA and JACK messages to file descriptor 2 while it probes the
+devices; :func:`quiet_stderr` redirects fd 2 to /dev/null around that, so the user sees only
+our own one-line messages. pyaudio is imported lazily.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sys
+from dataclasses import dataclass
+from typing import Iterator, Optional
+
+
+class NoInputDeviceError(Exception):
+    """No microphone can be opened; ``str(err)`` is one line."""
+
+
+class DeviceError(Exception):
+    """A ``--device`` value matches no device; ``str(err)`` is one line."""
+
+
+@contextlib.contextmanager
+def quiet_stderr() -> Iterator[None]:
+    """Send fd 2 to /dev/null for the duration (C libraries write there directly)."""
+    try:
+        sys.stderr.flush()
+    except (OSError, ValueError):
+        pass
+    saved = os.dup(2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 2)
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+        os.close(devnull)
+
+
+def open_pyaudio():
+    """A ``pyaudio.PyAudio()`` instance, created without ALSA/JACK noise on stderr."""
+    os.environ.setdefault("JACK_NO_START_SERVER", "1")
+    with quiet_stderr():
+        import pyaudio
+
+        return pyaudio.PyAudio()
+
+
+@dataclass(frozen=True)
+class DeviceInfo:
+    """One PortAudio device."""
+
+    index: int
+    name: str
+    inputs: int
+    outputs: int
+    default_rate: float
+    is_default_input: bool = False
+    is_default_output: bool = False
+
+
+def list_devices(pa=None) -> list[DeviceInfo]:
+    """Every PortAudio device with its input and output channel counts."""
+    own = pa is None
+    pa = pa or open_pyaudio()
+    try:
+        try:
+            din = pa.get_default_input_device_info()["index"]
+        except (IOError, OSError):
+            din = None
+        try:
+            dout = pa.get_default_output_device_info()["index"]
+        except (IOError, OSError):
+            dout = None
+        out = []
+        for i in range(pa.get_device_count()):
+            d = pa.get_device_info_by_index(i)
+            out.append(DeviceInfo(index=i, name=str(d.get("name")),
+                                  inputs=int(d.get("maxInputChannels", 0)),
+                                  outputs=int(d.get("maxOutputChannels", 0)),
+                                  default_rate=float(d.get("defaultSampleRate", 0)),
+                                  is_default_input=(i == din), is_default_output=(i == dout)))
+        return out
+    finally:
+        if own:
+            with quiet_stderr():
+                pa.terminate()
+
+
+def resolve_device(spec: Optional[str], devices: list[DeviceInfo], *, kind: str) -> Optional[int]:
+    """Index of the device named by ``spec`` (an index or a name substring); None: default.
+
+    ``kind`` is ``input`` or ``output``; only devices with channels of that kind match.
+    """
+    if spec is None or str(spec).strip() == "":
+        return None
+    usable = [d for d in devices if (d.inputs if kind == "input" else d.outputs) > 0]
+    spec = str(spec).strip()
+    if spec.isdigit():
+        idx = int(spec)
+        if any(d.index == idx for d in usable):
+            return idx
+        raise DeviceError(f"no {kind} device with index {idx} (see: assistant devices)")
+    matches = [d for d in usable if spec.lower() in d.name.lower()]
+    if not matches:
+        raise DeviceError(f"no {kind} device whose name contains {spec!r} (see: assistant devices)")
+    return matches[0].index

@@ -1,0 +1,157 @@
+"""The ``assistant`` command.
+
+    assistant [options]                 talk (microphone by default)
+    assistant --input FILE... [options] replay audio files, one utterance each
+    assistant --text [options]          type instead of speaking
+    assistant devices                   list audio input and output devices
+    assistant history [SESSION] [--csv FILE] [--plot FILE.png]
+
+Nothing heavy is imported at module level (no TensorFlow, librosa, PyAudio,
+speech_recognition or matplotlib), so ``--help`` and ``--version`` answer at once.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from typing import Optional, Sequence
+
+from assistant import __version__
+
+EPILOG = """\
+subcommands:
+  assistant devices                      list audio input and output devices
+  assistant history [SESSION] [--csv FILE] [--plot FILE.png] [--log-dir DIR]
+
+exit status: 0 ok, 1 set-up error, 2 some --input files could not be read,
+3 no input device (use --input FILE... or --text)."""
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="assistant",
+        description="An offline-first, empathetic voice assistant for the terminal: it listens, "
+                    "hears the emotion in your voice, and answers with care.",
+        epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--version", action="version", version=f"assistant {__version__}")
+    p.add_argument("--config", metavar="FILE.toml", help="settings file (flags override it)")
+    src = p.add_argument_group("input")
+    src.add_argument("--input", nargs="+", metavar="FILE", help="replay audio files, one utterance each")
+    src.add_argument("--text", action="store_true", default=None, help="type lines instead of speaking")
+    src.add_argument("--device", help="microphone: device index or part of its name")
+    src.add_argument("--max-turns", type=int, metavar="N", help="stop after N turns")
+    src.add_argument("--calibrate-seconds", type=float, metavar="S",
+                     help="ambient-noise calibration at start (default 1.0)")
+    stt = p.add_argument_group("speech-to-text")
+    stt.add_argument("--stt", choices=("sphinx", "whisper", "google"),
+                     help="engine: sphinx (offline, default), whisper (local, optional extra), google (online)")
+    stt.add_argument("--stt-model", metavar="NAME_OR_PATH", help="Whisper model already on disk")
+    stt.add_argument("--allow-download", action="store_true", default=None,
+                     help="let Whisper download its model")
+    emo = p.add_argument_group("emotion")
+    emo.add_argument("--model", metavar="PATH", help="emotion model bundle (default: the shipped one)")
+    emo.add_argument("--min-confidence", type=float, metavar="P",
+                     help="below this the emotion is 'uncertain' (default 0.45)")
+    out = p.add_argument_group("output")
+    out.add_argument("--no-speak", action="store_true", default=None, help="print replies only")
+    out.add_argument("--output-device", help="speaker: device index or part of its name")
+    out.add_argument("--voice", help="espeak-ng voice, e.g. en-us")
+    out.add_argument("--plain", action="store_true", default=None, help="plain lines, no live view")
+    out.add_argument("--log-dir", metavar="DIR", help="where session logs go (default: user data dir)")
+    out.add_argument("--save-audio", action="store_true", default=None,
+                     help="keep each utterance as a WAV next to the log")
+    return p
+
+
+def config_from_args(args: argparse.Namespace):
+    from assistant import config as cfgmod
+
+    config = cfgmod.load_toml(args.config) if args.config else cfgmod.AssistantConfig()
+    return cfgmod.replace(
+        config,
+        input={"files": tuple(args.input) if args.input else None, "text": args.text,
+               "device": args.device, "max_turns": args.max_turns,
+               "calibrate_seconds": args.calibrate_seconds},
+        stt={"engine": args.stt, "model": args.stt_model, "allow_download": args.allow_download},
+        emotion={"model": args.model, "min_confidence": args.min_confidence},
+        speech={"speak": False if args.no_speak else None, "output_device": args.output_device,
+                "voice": args.voice},
+        log={"dir": args.log_dir, "save_audio": args.save_audio},
+        ui={"plain": args.plain},
+    )
+
+
+def _err(message: str) -> None:
+    print(f"assistant: {message}", file=sys.stderr)
+
+
+def cmd_devices(argv: Sequence[str]) -> int:
+    argparse.ArgumentParser(prog="assistant devices",
+                            description="List audio input and output devices.").parse_args(argv)
+    from assistant.audio_io import list_devices
+
+    try:
+        devices = list_devices()
+    except Exception as err:  # PortAudio could not start at all
+        _err(f"cannot list audio devices: {err}")
+        return 1
+    if not devices:
+        print("no audio devices found")
+        return 0
+    for kind, attr in (("input", "inputs"), ("output", "outputs")):
+        print(f"{kind} devices:")
+        rows = [d for d in devices if getattr(d, attr) > 0]
+        if not rows:
+            print("  (none)")
+        for d in rows:
+            default = d.is_default_input if kind == "input" else d.is_default_output
+            print(f"  {d.index:>3}{' *' if default else '  '} {d.name} "
+                  f"({getattr(d, attr)} ch, {d.default_rate:.0f} Hz)")
+    print("* = default; pass the index or part of the name to --device / --output-device")
+    return 0
+
+
+def cmd_history(argv: Sequence[str]) -> int:
+    p = argparse.ArgumentParser(prog="assistant history",
+                                description="List past sessions, or export one as CSV or a plot.")
+    p.add_argument("session", nargs="?", help="session id (or a unique prefix, or a log file path)")
+    p.add_argument("--csv", metavar="FILE", help="write the session's turns as a CSV table")
+    p.add_argument("--plot", metavar="FILE.png", help="draw the session's emotion timeline")
+    p.add_argument("--log-dir", metavar="DIR", help="where session logs are")
+    args = p.parse_args(argv)
+    from assistant import history
+
+    try:
+        return history.main(args)
+    except history.HistoryError as err:
+        _err(str(err))
+        return 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == "devices":
+        return cmd_devices(argv[1:])
+    if argv and argv[0] == "history":
+        return cmd_history(argv[1:])
+    args = build_parser().parse_args(argv)
+    from assistant.config import ConfigError
+
+    try:
+        config = config_from_args(args)
+    except ConfigError as err:
+        _err(str(err))
+        return 1
+    from assistant.loop import install_signal_handlers, run
+    from assistant.ui import make_ui
+
+    install_signal_handlers()
+    ui = make_ui(plain=config.ui.plain)
+    try:
+        return run(config, ui)
+    except KeyboardInterrupt:  # a second Ctrl-C during shutdown
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

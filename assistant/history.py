@@ -1,0 +1,188 @@
+"""``assistant history``: list past sessions, export one as CSV, draw its emotion timeline."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional
+
+from assistant.session_log import LOG_SUFFIX, default_log_dir
+from ser_model.labels import LABELS
+
+
+class HistoryError(Exception):
+    """A session cannot be found or read; ``str(err)`` is one line."""
+
+
+@dataclass
+class SessionRecord:
+    """One session log, parsed."""
+
+    path: Path
+    session: str
+    meta: dict = field(default_factory=dict)
+    turns: list[dict] = field(default_factory=list)
+    summary: Optional[dict] = None
+    bad_lines: int = 0
+
+
+def read_session(path: Path) -> SessionRecord:
+    """Parse a JSONL log; lines that are not complete JSON objects are counted and skipped."""
+    rec = SessionRecord(path=path, session=path.stem.removeprefix("session-"))
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as err:
+        raise HistoryError(f"cannot read {path}: {err.strerror or err}") from None
+    for line in text.splitlines():
+        if not line.strip():
+            continue
+        try:
+            obj = json.loads(line)
+        except json.JSONDecodeError:
+            rec.bad_lines += 1
+            continue
+        kind = obj.get("type")
+        if kind == "session":
+            rec.meta = obj
+            rec.session = obj.get("session", rec.session)
+        elif kind == "turn":
+            rec.turns.append(obj)
+        elif kind == "summary":
+            rec.summary = obj
+    return rec
+
+
+def list_sessions(log_dir: Path) -> list[SessionRecord]:
+    """Every session in ``log_dir``, oldest first."""
+    if not log_dir.is_dir():
+        return []
+    return [read_session(p) for p in sorted(log_dir.glob(f"session-*{LOG_SUFFIX}"))]
+
+
+def find_session(log_dir: Path, spec: str) -> SessionRecord:
+    """A session by id, unique id prefix, or path of a log file."""
+    p = Path(spec)
+    if p.is_file():
+        return read_session(p)
+    matches = sorted(log_dir.glob(f"session-{spec}*{LOG_SUFFIX}")) if log_dir.is_dir() else []
+    if not matches:
+        raise HistoryError(f"no session {spec!r} in {log_dir} (run 'assistant history' to list them)")
+    if len(matches) > 1:
+        raise HistoryError(f"{spec!r} matches {len(matches)} sessions; give more of the id")
+    return read_session(matches[0])
+
+
+CSV_COLUMNS = ["turn", "started_at", "ended_at", "source", "file", "audio_seconds", "transcript",
+               "stt_engine", "stt_fallback", "emotion", "confidence", "uncertain",
+               *[f"p_{label}" for label in LABELS], "reply", "strategy",
+               "latency_stt_ms", "latency_ser_ms", "latency_reply_ms", "latency_total_ms"]
+
+
+def turn_row(t: dict) -> dict[str, Any]:
+    """One CSV row from a logged turn."""
+    emo = t.get("emotion") or {}
+    probs = emo.get("probs") or {}
+    lat = t.get("latency_ms") or {}
+    stt = t.get("stt") or {}
+    reply = t.get("reply") or {}
+    row = {
+        "turn": t.get("turn"), "started_at": t.get("started_at"), "ended_at": t.get("ended_at"),
+        "source": t.get("source"), "file": t.get("file") or "", "audio_seconds": t.get("audio_seconds"),
+        "transcript": t.get("transcript", ""), "stt_engine": stt.get("engine"),
+        "stt_fallback": stt.get("fallback") or "", "emotion": emo.get("label", ""),
+        "confidence": emo.get("confidence", ""), "uncertain": t.get("uncertain"),
+        "reply": reply.get("text", ""), "strategy": reply.get("strategy", ""),
+        "latency_stt_ms": lat.get("stt"), "latency_ser_ms": lat.get("ser"),
+        "latency_reply_ms": lat.get("reply"), "latency_total_ms": lat.get("total"),
+    }
+    for label in LABELS:
+        row[f"p_{label}"] = probs.get(label, "")
+    return row
+
+
+def export_csv(rec: SessionRecord, out: Path) -> int:
+    """Write the session's turns as CSV; returns the number of rows."""
+    with open(out, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=CSV_COLUMNS)
+        w.writeheader()
+        for t in rec.turns:
+            w.writerow(turn_row(t))
+    return len(rec.turns)
+
+
+def plot_timeline(rec: SessionRecord, out: Path) -> None:
+    """Per-turn probability of each emotion as lines, and the detected label as markers."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    turns = [t for t in rec.turns if t.get("emotion")]
+    fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rec.turns) + 3), 4.5))
+    if not turns:
+        ax.text(0.5, 0.5, "no emotion in this session (text mode?)", ha="center", va="center")
+    else:
+        x = [t["turn"] for t in turns]
+        for label in LABELS:
+            y = [float((t["emotion"].get("probs") or {}).get(label, 0.0)) for t in turns]
+            ax.plot(x, y, marker=".", label=label)
+        for t in turns:
+            emo = t["emotion"]
+            ax.scatter([t["turn"]], [emo["confidence"]], s=90, facecolors="none",
+                       edgecolors="black" if not t.get("uncertain") else "grey", zorder=3)
+            ax.annotate(emo["label"] + ("?" if t.get("uncertain") else ""),
+                        (t["turn"], emo["confidence"]), textcoords="offset points",
+                        xytext=(0, 8), ha="center", fontsize=8)
+        ax.set_xticks(x)
+        ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
+    ax.set_ylim(0, 1.08)
+    ax.set_xlabel("turn")
+    ax.set_ylabel("probability")
+    ax.set_title(f"Emotion timeline, session {rec.session}")
+    fig.tight_layout()
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+
+
+def main(args) -> int:
+    log_dir = Path(args.log_dir) if args.log_dir else default_log_dir()
+    if not args.session:
+        if args.csv or args.plot:
+            raise HistoryError("--csv and --plot need a SESSION (run 'assistant history' to list them)")
+        sessions = list_sessions(log_dir)
+        if not sessions:
+            print(f"no sessions in {log_dir}")
+            return 0
+        print(f"sessions in {log_dir}:")
+        for s in sessions:
+            labels = [t["emotion"]["label"] for t in s.turns if t.get("emotion")]
+            top = max(set(labels), key=labels.count) if labels else "-"
+            started = s.meta.get("started_at", "?")
+            flag = "" if s.summary else "  (ended abruptly)"
+            print(f"  {s.session}  {started}  {len(s.turns):>3} turns  "
+                  f"source {s.meta.get('source', '?'):<4}  mostly {top}{flag}")
+        return 0
+    rec = find_session(log_dir, args.session)
+    did = False
+    if args.csv:
+        n = export_csv(rec, Path(args.csv))
+        print(f"wrote {n} turn(s) to {args.csv}")
+        did = True
+    if args.plot:
+        plot_timeline(rec, Path(args.plot))
+        print(f"wrote the emotion timeline to {args.plot}")
+        did = True
+    if not did:
+        print(f"session {rec.session}: {len(rec.turns)} turn(s), log {rec.path}")
+        for t in rec.turns:
+            emo = t.get("emotion")
+            label = f"{emo['label']} {emo['confidence']:.2f}" if emo else "-"
+            print(f"  {t['turn']:>3}  {label:<16} you: {t.get('transcript', '')!r}  "
+                  f"-> {t.get('reply', {}).get('text', '')}")
+    if rec.bad_lines:
+        print(f"note: {rec.bad_lines} incomplete line(s) skipped", file=sys.stderr)
+    return 0

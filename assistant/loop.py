@@ -1,0 +1,318 @@
+"""The conversation loop: capture, (STT ∥ emotion), reply, speak, log, show.
+
+The loop sees only the interfaces of sources, transcribers, the emotion engine, speakers,
+the responder, the session log and the UI. Hardware and engines come from the factories
+``make_source``, ``make_transcriber``, ``make_recognizer`` and ``make_speaker`` (module
+globals here, so a test patches one of them to swap in a fake).
+
+Timing: ``latency_ms.total`` runs from the end of the utterance (end-of-utterance detected
+for the microphone, file loaded for ``--input``, line read for ``--text``) to the moment the
+spoken reply starts (or the reply is printed, with ``--no-speak``).
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import statistics
+import time
+import wave
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Optional
+
+import numpy as np
+
+import assistant
+from assistant.audio_io import DeviceError, NoInputDeviceError
+from assistant.config import AssistantConfig
+from assistant.emotion import EmotionEngine, make_recognizer
+from assistant.responder import Responder
+from assistant.session_log import SessionLog, default_log_dir, iso, new_session_id
+from assistant.sources import UtteranceError, UtteranceSource, make_source
+from assistant.stt import SttError, make_transcriber
+from assistant.tts import SilentSpeaker, Speaker, TtsError, make_speaker
+from assistant.types import Transcript, Turn, Utterance
+
+EXIT_OK = 0
+EXIT_SETUP = 1
+EXIT_INPUT_FAILED = 2
+EXIT_NO_INPUT_DEVICE = 3
+
+NO_MIC_MESSAGE = ("no input device (microphone) was found; replay audio files with "
+                  "'assistant --input FILE...' or type with 'assistant --text' instead")
+
+
+class Shutdown(KeyboardInterrupt):
+    """SIGTERM, handled like Ctrl-C: finish cleanly with a summary."""
+
+
+def install_signal_handlers() -> None:
+    """SIGTERM raises :class:`Shutdown` in the main thread (SIGINT raises KeyboardInterrupt)."""
+
+    def on_term(signum, frame):
+        raise Shutdown()
+
+    signal.signal(signal.SIGTERM, on_term)
+
+
+class Session:
+    """One conversation."""
+
+    def __init__(self, config: AssistantConfig, ui, *, session_id: Optional[str] = None) -> None:
+        self.config = config
+        self.ui = ui
+        self.session_id = session_id or new_session_id()
+        self.turns: list[Turn] = []
+        self.failed_inputs = 0
+        self.log: Optional[SessionLog] = None
+        self.recognizer: Optional[EmotionEngine] = None
+        self.source: Optional[UtteranceSource] = None
+        self.speaker: Speaker = SilentSpeaker()
+        self.transcriber = None
+        self.responder = Responder(min_confidence=config.emotion.min_confidence)
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._last_ser_error: Optional[str] = None
+
+    # -- set-up ------------------------------------------------------------------------
+    def _setup(self) -> Optional[int]:
+        cfg = self.config
+        ui = self.ui
+        ui.state("starting")
+        self.source = make_source(cfg, on_level=ui.level, prompt=ui.prompt)
+        try:
+            self.source.open()
+        except NoInputDeviceError:
+            ui.notice(NO_MIC_MESSAGE)
+            return EXIT_NO_INPUT_DEVICE
+        except DeviceError as err:
+            ui.notice(str(err))
+            return EXIT_SETUP
+        if cfg.source_kind != "text":
+            # TensorFlow's import is slow: load the model while we calibrate and set up.
+            self.recognizer = make_recognizer(cfg)
+        try:
+            self.transcriber = make_transcriber(cfg) if cfg.source_kind != "text" else None
+        except SttError as err:
+            ui.notice(str(err))
+            return EXIT_SETUP
+        try:
+            self.speaker = make_speaker(cfg)
+        except TtsError as err:
+            ui.notice(f"{err}; replies will be printed only")
+            self.speaker = SilentSpeaker()
+        self.source.calibrate(ui.state)
+        log_dir = Path(cfg.log.dir) if cfg.log.dir else default_log_dir()
+        self.log = SessionLog(log_dir, self.session_id, on_error=ui.notice)
+        self.log.write_session({
+            "started_at": iso(time.time()),
+            "version": assistant.__version__,
+            "source": cfg.source_kind,
+            "stt_engine": cfg.stt.engine,
+            "emotion_model": cfg.emotion.model or "default",
+            "min_confidence": cfg.emotion.min_confidence,
+            "speak": cfg.speech.speak and not isinstance(self.speaker, SilentSpeaker),
+            "files": list(cfg.input.files),
+            "pid": os.getpid(),
+        })
+        self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn")
+        return None
+
+    # -- one turn ----------------------------------------------------------------------
+    def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, float, float]:
+        """STT and emotion at the same time, on two threads. Returns (transcript, emotion, stt_ms, ser_ms)."""
+        assert self._pool is not None and self.transcriber is not None
+        transcriber = self.transcriber
+
+        def stt():
+            t0 = time.perf_counter()
+            if sink is not None:
+                tr = transcriber.finish_stream(sink, utt)
+            else:
+                tr = transcriber.transcribe(utt)
+            return tr, (time.perf_counter() - t0) * 1000
+
+        def ser():
+            rec = self.recognizer
+            if rec is None or not rec.wait():
+                return None, 0.0, rec.error if rec else None
+            t0 = time.perf_counter()
+            try:
+                result = rec.predict(utt.samples, utt.sample_rate)
+            except Exception as err:  # SerError or a model failure: this turn has no emotion
+                lines = str(err).strip().splitlines()
+                return None, (time.perf_counter() - t0) * 1000, f"emotion failed: {lines[0] if lines else type(err).__name__}"
+            return result, (time.perf_counter() - t0) * 1000, None
+
+        f_ser = self._pool.submit(ser)
+        f_stt = self._pool.submit(stt)
+        transcript, stt_ms = f_stt.result()
+        emotion, ser_ms, ser_error = f_ser.result()
+        if ser_error and ser_error != self._last_ser_error:
+            self.ui.notice(ser_error + " - replies will follow your words only")
+            self._last_ser_error = ser_error
+        return transcript, emotion, stt_ms, ser_ms
+
+    def _turn(self, utt: Utterance, sink) -> Turn:
+        ui = self.ui
+        ui.state("thinking")
+        if utt.source == "text":
+            transcript = Transcript(text=utt.text or "", engine="text")
+            emotion, stt_ms, ser_ms = None, 0.0, 0.0
+        else:
+            transcript, emotion, stt_ms, ser_ms = self._analyse(utt, sink)
+        threshold = self.config.emotion.min_confidence
+        uncertain = emotion is None or float(emotion.confidence) < threshold
+        t0 = time.perf_counter()
+        reply = self.responder.reply(transcript.text, emotion.label if emotion else None,
+                                     float(emotion.confidence) if emotion else None)
+        reply_ms = (time.perf_counter() - t0) * 1000
+        number = len(self.turns) + 1
+        latency = {"stt": stt_ms, "ser": ser_ms, "reply": reply_ms}
+
+        def build(total_ms: float) -> Turn:
+            return Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
+                        emotion=emotion, uncertain=uncertain, reply=reply,
+                        latency_ms={**latency, "total": total_ms})
+
+        shown: dict[str, Turn] = {}
+
+        def on_start() -> None:
+            turn = build((time.time() - utt.ended_at) * 1000)
+            shown["turn"] = turn
+            ui.turn(turn)
+            if not isinstance(self.speaker, SilentSpeaker):
+                ui.state("speaking")
+
+        extra: dict[str, Any] = {}
+        if self.config.log.save_audio and utt.source != "text" and self.log and self.log.active:
+            extra["audio_file"] = self._save_audio(utt, number)
+        speech: dict[str, Any] = {"engine": self.speaker.name}
+        extra["speech"] = speech
+        try:
+            spoken = self.speaker.say(reply, on_start=on_start)
+            speech["audio_seconds"] = round(spoken.audio_seconds, 3)
+            speech["synth_ms"] = round(spoken.synth_seconds * 1000, 1)
+        except TtsError as err:
+            speech["error"] = str(err)
+            if "turn" not in shown:
+                on_start()
+            ui.notice(f"{err} (reply printed instead)")
+        except KeyboardInterrupt:
+            speech["interrupted"] = True
+            self._finish_turn(shown.get("turn") or build((time.time() - utt.ended_at) * 1000), extra)
+            raise
+        turn = self._finish_turn(shown.get("turn") or build((time.time() - utt.ended_at) * 1000), extra)
+        return turn
+
+    def _finish_turn(self, turn: Turn, extra: dict) -> Turn:
+        self.turns.append(turn)
+        if self.log is not None:
+            self.log.write_turn(turn, extra=extra)
+        return turn
+
+    def _save_audio(self, utt: Utterance, number: int) -> Optional[str]:
+        assert self.log is not None
+        path = self.log.save_audio_path(number)
+        try:
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "wb") as fh, wave.open(fh, "wb") as w:
+                w.setnchannels(1)
+                w.setsampwidth(2)
+                w.setframerate(utt.sample_rate)
+                w.writeframes((np.clip(utt.samples, -1, 1) * 32767).astype("<i2").tobytes())
+        except OSError as err:
+            self.ui.notice(f"cannot save audio to {path}: {err.strerror or err}")
+            return None
+        return str(path)
+
+    # -- the session -------------------------------------------------------------------
+    def run(self) -> int:
+        """Run until the input ends, max turns, "goodbye", Ctrl-C or SIGTERM. Returns the exit status."""
+        ui = self.ui
+        code = EXIT_OK
+        ui.start()
+        sink = None
+        try:
+            setup = self._setup()
+            if setup is not None:
+                return setup
+            assert self.source is not None
+            max_turns = self.config.input.max_turns
+            while max_turns is None or len(self.turns) < max_turns:
+                if self.source.kind == "text":
+                    ui.state("listening", "type a line (\"bye\" to end)")
+                elif self.source.kind == "mic":
+                    ui.state("listening")
+                sink = self.transcriber.start_stream() if (
+                    self.source.kind == "mic" and self.transcriber is not None) else None
+                try:
+                    utt = self.source.next_utterance(sink)
+                except UtteranceError as err:
+                    self.failed_inputs += 1
+                    ui.notice(f"cannot read {err}")
+                    continue
+                if utt is None:
+                    if sink is not None:
+                        sink.cancel()
+                    break
+                turn = self._turn(utt, sink)
+                sink = None
+                if turn.reply.strategy == "farewell":
+                    break
+        except KeyboardInterrupt:
+            if sink is not None:
+                sink.cancel()
+            ui.notice("interrupted - ending the session")
+        finally:
+            self._close(code)
+        if self.failed_inputs:
+            code = EXIT_INPUT_FAILED
+        return code
+
+    def summary(self) -> dict[str, Any]:
+        """Turns, emotion distribution, median latency and where the log is."""
+        emotions = Counter(t.emotion.label if t.emotion else "none" for t in self.turns)
+        totals = [t.latency_ms["total"] for t in self.turns]
+        return {
+            "turns": len(self.turns),
+            "emotions": dict(emotions),
+            "uncertain_turns": sum(1 for t in self.turns if t.uncertain),
+            "median_latency_ms": round(statistics.median(totals), 1) if totals else None,
+            "median_stage_ms": {k: round(statistics.median(t.latency_ms[k] for t in self.turns), 1)
+                                for k in ("stt", "ser", "reply")} if self.turns else {},
+            "failed_inputs": self.failed_inputs,
+            "log": str(self.log.path) if self.log is not None and self.log.active else None,
+            "log_error": self.log.failed if self.log is not None else None,
+        }
+
+    def _close(self, code: int) -> None:
+        ui = self.ui
+        try:
+            if self.source is not None:
+                self.source.close()
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+            self.speaker.close()
+            if self.transcriber is not None:
+                self.transcriber.close()
+            if self.log is not None:
+                summary = self.summary()
+                self.log.write_summary({**summary, "ended_at": iso(time.time()),
+                                        "model_version": self.recognizer.model_version if self.recognizer else None})
+                self.log.close()
+                ui.stop()
+                ui.summary(summary)
+            else:
+                ui.stop()
+        finally:
+            ui.stop()
+            if self.recognizer is not None and not self.recognizer.ready:
+                # Let a half-finished TensorFlow import end before the interpreter does.
+                self.recognizer.wait(timeout=30)
+
+
+def run(config: AssistantConfig, ui, *, session_id: Optional[str] = None) -> int:
+    """Run one session with ``ui``; returns the exit status."""
+    return Session(config, ui, session_id=session_id).run()

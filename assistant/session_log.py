@@ -1,0 +1,157 @@
+"""The emotion transcript: one JSONL file per session, one JSON object per line.
+
+Every line is written with a single ``os.write`` of the whole line and then fsynced, so a
+crash or SIGKILL never leaves half a line and every completed turn is on disk. Files are
+mode 0600 inside a 0700 folder. A log that cannot be written (folder not writable, disk full)
+never stops the conversation: the first failure is reported once through ``on_error`` and
+logging stops.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+import time
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Callable, Mapping, Optional
+
+from assistant.types import Turn
+
+LOG_SUFFIX = ".jsonl"
+
+
+def default_log_dir() -> Path:
+    """The platform's user data folder for the assistant's logs."""
+    from platformdirs import user_data_dir
+
+    return Path(user_data_dir("empathetic-assistant", appauthor=False)) / "sessions"
+
+
+def iso(ts: float) -> str:
+    """ISO 8601 time with milliseconds and the local UTC offset."""
+    return datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().isoformat(timespec="milliseconds")
+
+
+def new_session_id(now: Optional[float] = None) -> str:
+    """A sortable, unique session id such as ``20240101-120000-3fa2``."""
+    stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
+    return f"{stamp}-{secrets.token_hex(2)}"
+
+
+def turn_record(turn: Turn, *, extra: Optional[Mapping[str, Any]] = None) -> dict:
+    """The JSON object logged for one turn."""
+    u, t = turn.utterance, turn.transcript
+    stt: dict[str, Any] = {"engine": t.engine, "seconds": round(t.seconds, 4)}
+    if t.confidence is not None:
+        stt["confidence"] = round(float(t.confidence), 4)
+    if t.error:
+        stt["error"] = t.error
+    if t.fallback:
+        stt["fallback"] = t.fallback
+    emotion = None
+    if turn.emotion is not None:
+        emotion = turn.emotion.to_dict()
+        emotion["uncertain"] = bool(turn.uncertain)
+        emotion["seconds"] = round(float(turn.emotion.seconds), 4)
+    record: dict[str, Any] = {
+        "type": "turn",
+        "session": turn.session,
+        "turn": turn.turn,
+        "started_at": iso(u.started_at),
+        "ended_at": iso(u.ended_at),
+        "source": u.source,
+        "file": u.file,
+        "audio_seconds": round(u.seconds, 3),
+        "transcript": t.text,
+        "stt": stt,
+        "emotion": emotion,
+        "uncertain": bool(turn.uncertain),
+        "reply": {"text": turn.reply.text, "strategy": turn.reply.strategy,
+                  "tts": {"rate": turn.reply.tts_style.rate,
+                          "volume": turn.reply.tts_style.volume,
+                          "pitch": turn.reply.tts_style.pitch}},
+        "latency_ms": {k: round(float(v), 1) for k, v in turn.latency_ms.items()},
+    }
+    if extra:
+        record.update(extra)
+    return record
+
+
+class SessionLog:
+    """Append-only JSONL log of one session."""
+
+    def __init__(self, log_dir: Path, session: str, *,
+                 on_error: Callable[[str], None] = lambda msg: None) -> None:
+        self.dir = Path(log_dir)
+        self.session = session
+        self.path = self.dir / f"session-{session}{LOG_SUFFIX}"
+        self._on_error = on_error
+        self._fd: Optional[int] = None
+        self.failed: Optional[str] = None
+        """One-line reason when the log is not being kept."""
+        try:
+            created = not self.dir.exists()
+            self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
+            if created or self.dir.stat().st_uid == os.getuid():
+                os.chmod(self.dir, 0o700)
+            self._fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_APPEND, 0o600)
+            os.fchmod(self._fd, 0o600)
+        except OSError as err:
+            self._fail(f"cannot create the session log in {self.dir}: {err.strerror or err}")
+
+    @property
+    def active(self) -> bool:
+        """True while lines are being written."""
+        return self._fd is not None
+
+    def _fail(self, reason: str) -> None:
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            except OSError:
+                pass
+            self._fd = None
+        if self.failed is None:
+            self.failed = reason
+            self._on_error(reason + " - the conversation goes on, but this session is NOT being logged")
+
+    def write(self, record: Mapping[str, Any]) -> bool:
+        """Append one JSON line (one ``os.write``, then fsync). False when not logged."""
+        if self._fd is None:
+            return False
+        data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        try:
+            written = os.write(self._fd, data)
+            if written != len(data):
+                raise OSError(28, "short write (disk full?)")
+            os.fsync(self._fd)
+        except OSError as err:
+            self._fail(f"writing the session log {self.path} failed: {err.strerror or err}")
+            return False
+        return True
+
+    def write_session(self, metadata: Mapping[str, Any]) -> bool:
+        """The first line: ``{"type": "session", ...}``."""
+        return self.write({"type": "session", "session": self.session, **metadata})
+
+    def write_turn(self, turn: Turn, *, extra: Optional[Mapping[str, Any]] = None) -> bool:
+        """One turn line."""
+        return self.write(turn_record(turn, extra=extra))
+
+    def write_summary(self, summary: Mapping[str, Any]) -> bool:
+        """The last line, on a clean exit: ``{"type": "summary", ...}``."""
+        return self.write({"type": "summary", "session": self.session, **summary})
+
+    def close(self) -> None:
+        """Close the file (idempotent)."""
+        if self._fd is not None:
+            try:
+                os.close(self._fd)
+            finally:
+                self._fd = None
+
+    def save_audio_path(self, turn: int) -> Path:
+        """Where ``--save-audio`` keeps the utterance of ``turn``."""
+        return self.dir / f"session-{self.session}-turn{turn:03d}.wav"

@@ -1,0 +1,300 @@
+"""Speech-to-text engines behind one small interface, chosen by :func:`make_transcriber`.
+
+- ``sphinx``: pocketsphinx with the English model shipped in its wheel; offline, the default.
+  One decoder is created at start and reused for every turn. With the microphone it can
+  decode *while* the user speaks (:meth:`SphinxTranscriber.start_stream`), so at the end of
+  the utterance only the last few hundred milliseconds are left to decode.
+- ``whisper``: faster-whisper (optional extra ``pip install empathetic-assistant[whisper]``)
+  with a model already on disk; it downloads only with ``allow_download``.
+- ``google``: Google Web Speech through SpeechRecognition; online, opt-in.
+
+When the chosen engine fails on a turn, :class:`FallbackTranscriber` transcribes that turn with
+sphinx and records the error and the fallback in the Transcript.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from abc import ABC, abstractmethod
+from typing import Optional
+
+import numpy as np
+
+from assistant.config import AssistantConfig
+from assistant.types import Transcript, Utterance
+
+
+class SttError(Exception):
+    """An engine cannot be set up or failed; ``str(err)`` is one line."""
+
+
+def to_pcm16(samples: np.ndarray) -> bytes:
+    """Float samples in [-1, 1] to 16-bit little-endian PCM bytes."""
+    return (np.clip(np.asarray(samples, dtype=np.float32), -1.0, 1.0) * 32767.0).astype("<i2").tobytes()
+
+
+class StreamingTranscription(ABC):
+    """Audio fed while the user speaks; :meth:`finish` returns the transcript."""
+
+    @abstractmethod
+    def feed(self, pcm16: bytes) -> None:
+        """Add 16-bit mono PCM at the transcriber's rate (cheap: queued, not decoded here)."""
+
+    @abstractmethod
+    def finish(self) -> Transcript:
+        """Decode what is left and return the transcript (``seconds`` = time after the call)."""
+
+    def cancel(self) -> None:
+        """Abandon this utterance."""
+
+
+class Transcriber(ABC):
+    """One speech-to-text engine."""
+
+    name: str = "?"
+
+    @abstractmethod
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        """Words in ``utterance`` (text '' when none); raises SttError when the engine fails."""
+
+    def start_stream(self) -> Optional[StreamingTranscription]:
+        """A streaming decoder for the next utterance, or None when the engine has none."""
+        return None
+
+    def close(self) -> None:
+        """Release resources."""
+
+
+class SphinxTranscriber(Transcriber):
+    """pocketsphinx, one decoder reused across turns."""
+
+    name = "sphinx"
+    sample_rate = 16000
+
+    def __init__(self) -> None:
+        try:
+            from pocketsphinx import Decoder
+        except ImportError as err:  # pragma: no cover - a dependency of the project
+            raise SttError(f"pocketsphinx is not installed: {err}") from None
+        # fwdflat and bestpath are second passes over the whole utterance after it ends:
+        # they cost about half of the decoding time for little gain on short sentences.
+        self._decoder = Decoder(logfn=os.devnull, fwdflat=False, bestpath=False)
+        self._lock = threading.Lock()
+
+    def _decode(self, pcm: bytes) -> str:
+        with self._lock:
+            self._decoder.start_utt()
+            self._decoder.process_raw(pcm, full_utt=True)
+            self._decoder.end_utt()
+            hyp = self._decoder.hyp()
+        return hyp.hypstr.strip() if hyp is not None else ""
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        t0 = time.perf_counter()
+        samples = utterance.samples
+        if utterance.sample_rate != self.sample_rate and len(samples):
+            samples = _resample(samples, utterance.sample_rate, self.sample_rate)
+        try:
+            text = self._decode(to_pcm16(samples)) if len(samples) else ""
+        except Exception as err:  # pocketsphinx raises RuntimeError subclasses
+            raise SttError(f"sphinx failed: {err}") from None
+        return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
+
+    def start_stream(self) -> Optional[StreamingTranscription]:
+        return _SphinxStream(self)
+
+
+class _SphinxStream(StreamingTranscription):
+    """Decodes chunks on a worker thread as they arrive."""
+
+    _END = object()
+
+    def __init__(self, owner: SphinxTranscriber) -> None:
+        self._owner = owner
+        self._queue: queue.Queue = queue.Queue()
+        self._result: Optional[str] = None
+        self._error: Optional[str] = None
+        self._cancelled = False
+        self._thread = threading.Thread(target=self._run, name="sphinx-stream", daemon=True)
+        self._thread.start()
+
+    def _run(self) -> None:
+        dec = self._owner._decoder
+        with self._owner._lock:
+            try:
+                dec.start_utt()
+                while True:
+                    item = self._queue.get()
+                    if item is self._END:
+                        break
+                    if not self._cancelled:
+                        dec.process_raw(item, full_utt=False)
+                dec.end_utt()
+                hyp = dec.hyp()
+                self._result = hyp.hypstr.strip() if hyp is not None else ""
+            except Exception as err:
+                self._error = f"sphinx failed: {err}"
+
+    def feed(self, pcm16: bytes) -> None:
+        self._queue.put(pcm16)
+
+    def finish(self) -> Transcript:
+        t0 = time.perf_counter()
+        self._queue.put(self._END)
+        self._thread.join()
+        if self._error:
+            raise SttError(self._error)
+        return Transcript(text=self._result or "", engine="sphinx", seconds=time.perf_counter() - t0)
+
+    def cancel(self) -> None:
+        self._cancelled = True
+        self._queue.put(self._END)
+
+
+class WhisperTranscriber(Transcriber):
+    """faster-whisper with a local model (optional extra)."""
+
+    name = "whisper"
+
+    def __init__(self, model: Optional[str], *, allow_download: bool = False) -> None:
+        try:
+            from faster_whisper import WhisperModel
+        except ImportError:
+            raise SttError("--stt whisper needs the optional extra: "
+                           "pip install 'empathetic-assistant[whisper]' (faster-whisper)") from None
+        name = model or "base.en"
+        try:
+            self._model = WhisperModel(name, device="cpu", compute_type="int8",
+                                       local_files_only=not allow_download)
+        except Exception as err:
+            hint = "" if allow_download else " (it is not on disk; pass --allow-download to fetch it)"
+            raise SttError(f"cannot load Whisper model {name!r}{hint}: "
+                           f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        t0 = time.perf_counter()
+        samples = utterance.samples
+        if utterance.sample_rate != 16000:
+            samples = _resample(samples, utterance.sample_rate, 16000)
+        try:
+            segments, _info = self._model.transcribe(np.asarray(samples, dtype=np.float32),
+                                                     language="en", beam_size=1)
+            text = " ".join(s.text.strip() for s in segments).strip()
+        except Exception as err:
+            raise SttError(f"whisper failed: {err}") from None
+        return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
+
+
+class GoogleTranscriber(Transcriber):
+    """Google Web Speech API (online; opt-in only)."""
+
+    name = "google"
+
+    def __init__(self, language: str = "en-US") -> None:
+        import speech_recognition as sr
+
+        self._sr = sr
+        self._recognizer = sr.Recognizer()
+        self._language = language
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        sr = self._sr
+        t0 = time.perf_counter()
+        audio = sr.AudioData(to_pcm16(utterance.samples), utterance.sample_rate, 2)
+        try:
+            text = self._recognizer.recognize_google(audio, language=self._language)
+        except sr.UnknownValueError:
+            text = ""
+        except (sr.RequestError, OSError) as err:
+            raise SttError(f"google failed: {err}") from None
+        return Transcript(text=str(text), engine=self.name, seconds=time.perf_counter() - t0)
+
+
+class FallbackTranscriber(Transcriber):
+    """The chosen engine, with sphinx for any turn on which it fails."""
+
+    def __init__(self, primary: Transcriber, fallback_factory=SphinxTranscriber) -> None:
+        self.primary = primary
+        self.name = primary.name
+        self._fallback_factory = fallback_factory
+        self._fallback: Optional[Transcriber] = primary if primary.name == "sphinx" else None
+
+    def _sphinx(self) -> Transcriber:
+        if self._fallback is None:
+            self._fallback = self._fallback_factory()
+        return self._fallback
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        t0 = time.perf_counter()
+        try:
+            return self.primary.transcribe(utterance)
+        except Exception as err:  # any engine failure: this turn goes to sphinx
+            error = _one_line(err)
+        if self.primary.name == "sphinx":
+            return Transcript(text="", engine="sphinx", seconds=time.perf_counter() - t0, error=error)
+        try:
+            fb = self._sphinx().transcribe(utterance)
+        except Exception as err2:
+            return Transcript(text="", engine=self.primary.name, seconds=time.perf_counter() - t0,
+                              error=f"{error}; fallback failed: {_one_line(err2)}")
+        return Transcript(text=fb.text, engine=fb.engine, seconds=time.perf_counter() - t0,
+                          error=error, fallback=fb.engine)
+
+    def start_stream(self) -> Optional[StreamingTranscription]:
+        return self.primary.start_stream()
+
+    def finish_stream(self, stream: StreamingTranscription, utterance: Utterance) -> Transcript:
+        """Finish a streaming decode; on failure decode the whole utterance again."""
+        t0 = time.perf_counter()
+        try:
+            return stream.finish()
+        except Exception as err:
+            error = _one_line(err)
+        try:
+            fb = self._sphinx().transcribe(utterance)
+        except Exception as err2:
+            return Transcript(text="", engine=self.name, seconds=time.perf_counter() - t0,
+                              error=f"{error}; fallback failed: {_one_line(err2)}")
+        return Transcript(text=fb.text, engine=fb.engine, seconds=time.perf_counter() - t0,
+                          error=error, fallback="sphinx")
+
+    def close(self) -> None:
+        self.primary.close()
+        if self._fallback is not None and self._fallback is not self.primary:
+            self._fallback.close()
+
+
+def _one_line(err: BaseException) -> str:
+    text = str(err).strip().splitlines()
+    return text[0] if text else type(err).__name__
+
+
+def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
+    """Linear-interpolation resampling (enough for speech recognition input)."""
+    if rate == target or not len(samples):
+        return np.asarray(samples, dtype=np.float32)
+    n = int(round(len(samples) * target / rate))
+    x_old = np.linspace(0.0, 1.0, num=len(samples), endpoint=False)
+    x_new = np.linspace(0.0, 1.0, num=n, endpoint=False)
+    return np.interp(x_new, x_old, samples).astype(np.float32)
+
+
+def make_transcriber(config: AssistantConfig) -> FallbackTranscriber:
+    """The engine chosen in ``config`` wrapped with the per-turn sphinx fallback.
+
+    Raises SttError when the chosen engine cannot be set up at all (e.g. the whisper extra
+    is missing, or its model is not on disk).
+    """
+    engine = config.stt.engine
+    if engine == "sphinx":
+        primary: Transcriber = SphinxTranscriber()
+    elif engine == "whisper":
+        primary = WhisperTranscriber(config.stt.model, allow_download=config.stt.allow_download)
+    elif engine == "google":
+        primary = GoogleTranscriber(config.stt.language)
+    else:
+        raise SttError(f"unknown STT engine {engine!r}")
+    return FallbackTranscriber(primary)
