@@ -1,0 +1,147 @@
+"""Keras architectures over frame features ``(frames, features)``.
+
+- ``lstm``: the seed project's LSTM (stacked LSTMs, dropout, dense).
+- ``cnn1d``: the seed project's 1-D CNN (4 Conv1D blocks with pooling and dropout, dense).
+- ``crnn``: our design: padding mask, SpecAugment, 1-D conv blocks with batch norm and
+  residual connections, a small BiGRU, attentive statistics pooling.
+
+All take zero-padded, normalised frame features; all-zero frames are treated as padding
+where the architecture can (``FrameMask``). Keras/TensorFlow are imported inside functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, fields
+
+from ser_model.errors import ParameterError
+
+ARCHITECTURES: tuple[str, ...] = ("lstm", "cnn1d", "crnn")
+
+
+@dataclass(frozen=True)
+class ModelSettings:
+    """Hyper-parameters of the neural architectures (unused ones are ignored)."""
+
+    architecture: str = "crnn"
+    """One of ARCHITECTURES."""
+    channels: tuple[int, ...] = (64, 96, 128)
+    """crnn/cnn1d: filters of each conv block (cnn1d uses 4 blocks, padded from this)."""
+    kernel_size: int = 5
+    """Conv1D kernel size in frames."""
+    rnn_units: int = 48
+    """crnn: units per direction of the BiGRU (0 = no recurrent layer); lstm: first LSTM."""
+    attention_units: int = 64
+    """crnn: hidden units of the attention scorer."""
+    dropout: float = 0.3
+    """Dropout rate before the classifier (and between blocks, halved)."""
+    spec_augment: bool = True
+    """crnn: apply SpecAugment (training only) right after the input."""
+    freq_width: int = 8
+    """SpecAugment: widest feature band masked."""
+    time_width: int = 16
+    """SpecAugment: longest frame span masked."""
+    l2: float = 1e-4
+    """L2 weight decay on conv/dense kernels."""
+
+    def __post_init__(self) -> None:
+        if self.architecture not in ARCHITECTURES:
+            raise ParameterError(f"architecture must be one of {ARCHITECTURES}, got {self.architecture!r}")
+        object.__setattr__(self, "channels", tuple(int(c) for c in self.channels))
+        if not self.channels or min(self.channels) < 1:
+            raise ParameterError("channels must be a non-empty list of positive ints")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ParameterError(f"dropout must be in [0, 1), got {self.dropout}")
+
+    def to_dict(self) -> dict:
+        d = asdict(self)
+        d["channels"] = list(self.channels)
+        return d
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "ModelSettings":
+        unknown = sorted(set(d) - {f.name for f in fields(cls)})
+        if unknown:
+            raise ParameterError(f"unknown model settings: {', '.join(unknown)}")
+        return cls(**d)
+
+
+def build_model(input_shape: tuple[int, int], n_classes: int, settings: ModelSettings, *, seed: int = 0):
+    """An uncompiled Keras model for ``settings.architecture`` on inputs ``(frames, features)``."""
+    builders = {"lstm": build_lstm, "cnn1d": build_cnn1d, "crnn": build_crnn}
+    return builders[settings.architecture](tuple(input_shape), n_classes, settings, seed=seed)
+
+
+def build_lstm(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
+    """The seed LSTM: LSTM(units, sequences) -> dropout -> LSTM(units/2) -> dropout -> dense -> softmax.
+
+    Padding frames are skipped with a Masking layer (all-zero frames).
+    """
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    units = settings.rnn_units or 64
+    inp = keras.Input(shape=input_shape, name="frames")
+    x = keras.layers.Masking(mask_value=0.0)(inp)
+    x = keras.layers.LSTM(units, return_sequences=True)(x)
+    x = keras.layers.Dropout(settings.dropout)(x)
+    x = keras.layers.LSTM(max(units // 2, 8))(x)
+    x = keras.layers.Dropout(settings.dropout)(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="lstm")
+
+
+def build_cnn1d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
+    """The seed 1-D CNN: 4 x [Conv1D -> ReLU -> MaxPool(2) -> Dropout], global average, dense, softmax."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    ch = list(settings.channels) + [settings.channels[-1]] * (4 - len(settings.channels))
+    inp = keras.Input(shape=input_shape, name="frames")
+    x = inp
+    for c in ch[:4]:
+        x = keras.layers.Conv1D(c, settings.kernel_size, padding="same", activation="relu")(x)
+        x = keras.layers.MaxPooling1D(2, padding="same")(x)
+        x = keras.layers.Dropout(settings.dropout / 2)(x)
+    x = keras.layers.GlobalAveragePooling1D()(x)
+    x = keras.layers.Dense(64, activation="relu")(x)
+    x = keras.layers.Dropout(settings.dropout)(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", name="probs")(x)
+    return keras.Model(inp, out, name="cnn1d")
+
+
+def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
+    """Our design: mask -> SpecAugment -> [Conv1D-BN-ReLU x2 + residual, MaxPool(2)] per
+    entry of ``channels`` -> BiGRU -> attentive statistics pooling -> dropout -> softmax."""
+    import keras
+
+    from ser_model.layers import AttentionPooling, FrameMask, SpecAugment
+
+    keras.utils.set_random_seed(seed)
+    reg = keras.regularizers.L2(settings.l2) if settings.l2 > 0 else None
+    inp = keras.Input(shape=input_shape, name="frames")
+    mask = FrameMask(name="frame_mask")(inp)
+    x = inp
+    if settings.spec_augment:
+        x = SpecAugment(freq_width=settings.freq_width, time_width=settings.time_width, seed=seed,
+                        name="spec_augment")(x)
+    for i, c in enumerate(settings.channels):
+        shortcut = keras.layers.Conv1D(c, 1, use_bias=False, kernel_regularizer=reg, name=f"b{i}_proj")(x)
+        y = keras.layers.Conv1D(c, settings.kernel_size, padding="same", use_bias=False,
+                                kernel_regularizer=reg, name=f"b{i}_conv1")(x)
+        y = keras.layers.BatchNormalization(name=f"b{i}_bn1")(y)
+        y = keras.layers.Activation("relu")(y)
+        y = keras.layers.Conv1D(c, 3, padding="same", use_bias=False, kernel_regularizer=reg,
+                                name=f"b{i}_conv2")(y)
+        y = keras.layers.BatchNormalization(name=f"b{i}_bn2")(y)
+        x = keras.layers.Activation("relu")(keras.layers.Add()([shortcut, y]))
+        x = keras.layers.MaxPooling1D(2, padding="same", name=f"b{i}_pool")(x)
+        mask = keras.layers.MaxPooling1D(2, padding="same", name=f"b{i}_mask_pool")(mask)
+        x = keras.layers.SpatialDropout1D(settings.dropout / 2)(x)
+    if settings.rnn_units > 0:
+        x = keras.layers.Bidirectional(keras.layers.GRU(settings.rnn_units, return_sequences=True),
+                                       name="bigru")(x)
+    x = AttentionPooling(settings.attention_units, with_std=True, name="att_pool")([x, mask])
+    x = keras.layers.Dropout(settings.dropout)(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probs")(x)
+    return keras.Model(inp, out, name="crnn")
