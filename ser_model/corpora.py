@@ -351,7 +351,13 @@ def scan(root: str | Path) -> CorpusScan:
         demographics = None
     else:
         files = []
+        seen: set[str] = set()  # real paths of folders walked: a symlink loop ends here
         for dirpath, dirnames, filenames in os.walk(root, followlinks=True):
+            real = os.path.realpath(dirpath)
+            if real in seen:
+                dirnames[:] = []
+                continue
+            seen.add(real)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             base = Path(dirpath)
             files.extend(

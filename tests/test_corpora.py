@@ -256,6 +256,17 @@ def test_scan_lists_unparsed_audio_and_ignores_other_files(tmp_path: Path) -> No
     assert "crema-d" in text and "savee" in text
 
 
+def test_scan_follows_symlinks_but_not_loops(tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "OAF_back_ps.wav").touch()
+    (data / "loop").symlink_to(data)  # data/loop/loop/... forever
+    linked = tmp_path / "linked"
+    linked.symlink_to(data)
+    result = scan(linked)
+    assert [c.path.name for c in result.clips] == ["OAF_back_ps.wav"]
+
+
 def test_scan_missing_root(tmp_path: Path) -> None:
     with pytest.raises(FileNotFoundError):
         scan(tmp_path / "nope")
