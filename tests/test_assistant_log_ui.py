@@ -1,0 +1,154 @@
+"""Session log (permissions, one write a line, failures), history export, and both UIs."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import stat
+import time
+
+import numpy as np
+import pytest
+
+from assistant import session_log
+from assistant.history import export_csv, find_session, list_sessions, plot_timeline
+from assistant.session_log import SessionLog
+from assistant.types import Reply, Transcript, Turn, Utterance
+from assistant.ui import PlainUI, RichUI, format_summary
+from ser_model.result import EmotionResult
+
+PROBS = {"neutral": 0.05, "happy": 0.05, "sad": 0.7, "angry": 0.05, "fearful": 0.05,
+         "disgust": 0.05, "surprised": 0.05}
+
+
+def make_turn(n=1, *, emotion=True, source="file"):
+    now = time.time()
+    utt = Utterance(samples=np.zeros(16000, dtype=np.float32), started_at=now - 1.2, ended_at=now,
+                    source=source, file="/data/x.flac" if source == "file" else None)
+    emo = EmotionResult("sad", 0.7, PROBS, "fake-v0", 0.02) if emotion else None
+    return Turn(session="s1", turn=n, utterance=utt,
+                transcript=Transcript("i lost my keys", "sphinx", seconds=0.2),
+                emotion=emo, uncertain=not emotion,
+                reply=Reply("That sounds hard.", "validate_sadness"),
+                latency_ms={"stt": 200.0, "ser": 20.0, "reply": 0.3, "total": 240.0})
+
+
+def test_log_permissions_and_line_format(tmp_path):
+    log_dir = tmp_path / "new" / "logs"
+    log = SessionLog(log_dir, "s1")
+    assert log.write_session({"started_at": "x"})
+    assert log.write_turn(make_turn(1))
+    assert log.write_turn(make_turn(2, emotion=False, source="text"))
+    assert log.write_summary({"turns": 2})
+    log.close()
+    assert stat.S_IMODE(os.stat(log_dir).st_mode) == 0o700
+    assert stat.S_IMODE(os.stat(log.path).st_mode) == 0o600
+    lines = [json.loads(l) for l in log.path.read_text().splitlines()]
+    assert [l["type"] for l in lines] == ["session", "turn", "turn", "summary"]
+    t = lines[1]
+    for key in ("session", "turn", "started_at", "ended_at", "source", "file", "audio_seconds",
+                "transcript", "stt", "emotion", "reply", "latency_ms"):
+        assert key in t
+    assert t["emotion"]["label"] == "sad" and t["emotion"]["uncertain"] is False
+    assert abs(sum(t["emotion"]["probs"].values()) - 1) < 1e-6
+    assert "T" in t["started_at"] and t["ended_at"] >= t["started_at"]
+    assert lines[2]["emotion"] is None and lines[2]["source"] == "text"
+
+
+def test_each_line_is_one_write_then_fsync(tmp_path, monkeypatch):
+    calls = []
+    real_write, real_fsync = os.write, os.fsync
+    monkeypatch.setattr(session_log.os, "write", lambda fd, data: calls.append(("write", data)) or real_write(fd, data))
+    monkeypatch.setattr(session_log.os, "fsync", lambda fd: calls.append(("fsync", None)) or real_fsync(fd))
+    log = SessionLog(tmp_path, "s1")
+    log.write_turn(make_turn(1))
+    log.write_turn(make_turn(2))
+    assert [c[0] for c in calls] == ["write", "fsync", "write", "fsync"]
+    assert all(c[1].endswith(b"\n") and c[1].count(b"\n") == 1 for c in calls if c[0] == "write")
+
+
+def test_disk_full_is_reported_once_and_logging_stops(tmp_path, monkeypatch):
+    messages = []
+    log = SessionLog(tmp_path, "s1", on_error=messages.append)
+    assert log.write_turn(make_turn(1))
+
+    def full(fd, data):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(session_log.os, "write", full)
+    assert not log.write_turn(make_turn(2))
+    assert not log.write_turn(make_turn(3))
+    assert len(messages) == 1 and "No space left" in messages[0] and "NOT being logged" in messages[0]
+    assert not log.active and log.failed
+
+
+def test_history_lists_exports_csv_and_plots(tmp_path):
+    log = SessionLog(tmp_path, "20240101-000000-abcd")
+    log.write_session({"started_at": "2024-01-01T00:00:00+00:00", "source": "file"})
+    for n in range(1, 4):
+        log.write_turn(make_turn(n))
+    log.close()
+    with open(log.path, "a") as fh:  # a torn last line (e.g. an old crash) is skipped, not fatal
+        fh.write('{"type": "turn", "tur')
+    (rec,) = list_sessions(tmp_path)
+    assert len(rec.turns) == 3 and rec.bad_lines == 1
+    rec = find_session(tmp_path, "20240101")
+    out = tmp_path / "t.csv"
+    assert export_csv(rec, out) == 3
+    rows = list(csv.DictReader(out.open()))
+    assert rows[0]["emotion"] == "sad" and float(rows[0]["p_sad"]) == pytest.approx(0.7)
+    assert rows[2]["turn"] == "3" and rows[0]["transcript"] == "i lost my keys"
+    png = tmp_path / "t.png"
+    plot_timeline(rec, png)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and png.stat().st_size > 5000
+
+
+def test_plain_ui_renders_turn_and_summary():
+    out, err = io.StringIO(), io.StringIO()
+    ui = PlainUI(out=out, err=err)
+    ui.state("listening")
+    ui.level(0.3)
+    ui.turn(make_turn(1))
+    ui.notice("something went wrong")
+    ui.summary({"turns": 1, "emotions": {"sad": 1}, "median_latency_ms": 240.0, "log": "/x.jsonl"})
+    text = out.getvalue()
+    assert "[listening]" in text and "you: i lost my keys" in text
+    assert "emotion: sad 0.70" in text and "sad" in text and "0.70" in text
+    assert "That sounds hard." in text and "total 240 ms" in text
+    assert "\x1b[" not in text  # no escape codes in plain output
+    assert "median latency: 240 ms" in text and "/x.jsonl" in text
+    assert err.getvalue().strip() == "assistant: something went wrong"
+
+
+def test_rich_ui_renders_without_a_terminal():
+    from rich.console import Console
+
+    buf = io.StringIO()
+    ui = RichUI(console=Console(file=buf, force_terminal=True, width=100))
+    ui.start()
+    for state in ("calibrating", "listening", "thinking", "speaking"):
+        ui.state(state)
+        ui.level(0.1)
+    ui.turn(make_turn(1))
+    ui.turn(make_turn(2, emotion=False, source="text"))
+    ui.stop()
+    ui.summary({"turns": 2, "emotions": {"sad": 1, "none": 1}, "median_latency_ms": 240.0, "log": None,
+                "log_error": "disk full"})
+    text = buf.getvalue()
+    assert "\x1b[" in text  # really rendered for a terminal
+    for needle in ("i lost my keys", "That sounds hard.", "turn 1", "sad", "total 240 ms", "█",
+                   "listening", "NOT kept"):
+        assert needle in text, needle
+    # the status line with the level meter renders on its own
+    ui.state("listening")
+    ui.level(0.5)
+    status = Console(file=io.StringIO(), width=100)
+    status.print(ui.render_status())
+    assert "dBFS" in status.file.getvalue()
+
+
+def test_summary_lists_failed_inputs():
+    text = format_summary({"turns": 0, "emotions": {}, "median_latency_ms": None, "failed_inputs": 2, "log": "/l"})
+    assert "unreadable inputs: 2" in text and "n/a" in text

@@ -1,0 +1,261 @@
+"""The loop in-process, with real files and real sphinx; a fake emotion model where needed."""
+
+from __future__ import annotations
+
+import io
+import json
+import threading
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant import loop
+from assistant.config import AssistantConfig, InputConfig, LogConfig, SpeechConfig, SttConfig
+from assistant.emotion import EmotionEngine
+from assistant.stt import SttError, Transcriber
+from assistant.types import Transcript
+from assistant.ui import PlainUI
+from ser_model.errors import NoSpeechError
+from ser_model.result import EmotionResult
+
+
+class FakeRecognizer:
+    """Stands in for ser_model.EmotionRecognizer; records the threads it ran on."""
+
+    model_version = "fake-v0"
+
+    def __init__(self, label="sad", confidence=0.8, delay=0.0):
+        self.label, self.confidence, self.delay = label, confidence, delay
+        self.calls = []
+
+    def predict(self, samples, sample_rate):
+        start = time.perf_counter()
+        self.calls.append((threading.current_thread().name, start, len(samples), sample_rate))
+        if self.delay:
+            time.sleep(self.delay)
+        if not np.any(np.abs(samples) > 1e-4):
+            raise NoSpeechError("silence")
+        rest = (1 - self.confidence) / 6
+        probs = {k: rest for k in ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")}
+        probs[self.label] = self.confidence
+        return EmotionResult(self.label, self.confidence, probs, self.model_version,
+                             time.perf_counter() - start)
+
+
+@pytest.fixture
+def fake_model(monkeypatch):
+    rec = FakeRecognizer()
+    monkeypatch.setattr(loop, "make_recognizer", lambda cfg: EmotionEngine(lambda: rec))
+    return rec
+
+
+def ravdess_files(datasets, n, actor="Actor_05"):
+    return sorted((datasets / "ravdess" / actor).glob("*.flac"))[:n]
+
+
+def read_log(log_dir: Path) -> list[dict]:
+    (path,) = sorted(log_dir.glob("session-*.jsonl"))
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def config(tmp_path, **input_kw):
+    return AssistantConfig(input=InputConfig(**input_kw), speech=SpeechConfig(speak=False),
+                           log=LogConfig(dir=str(tmp_path / "logs")))
+
+
+def test_replay_files_one_turn_each_bad_file_exit_2(tmp_path, datasets, fake_model):
+    files = [str(p) for p in ravdess_files(datasets, 3)]
+    bad = tmp_path / "not-audio.wav"
+    bad.write_text("this is not audio")
+    out, err = io.StringIO(), io.StringIO()
+    cfg = config(tmp_path, files=(files[0], str(bad), files[1], str(tmp_path / "missing.flac"), files[2]))
+    code = loop.run(cfg, PlainUI(out=out, err=err))
+    assert code == loop.EXIT_INPUT_FAILED
+    lines = read_log(tmp_path / "logs")
+    assert lines[0]["type"] == "session" and lines[-1]["type"] == "summary"
+    turns = [l for l in lines if l["type"] == "turn"]
+    assert [t["file"] for t in turns] == files
+    for t in turns:
+        assert t["source"] == "file" and t["transcript"].strip()
+        assert t["stt"]["engine"] == "sphinx"
+        assert abs(sum(t["emotion"]["probs"].values()) - 1) < 1e-3
+        assert t["emotion"]["label"] == "sad" and t["emotion"]["uncertain"] is False
+        assert t["reply"]["text"] and t["reply"]["strategy"]
+        assert set(t["latency_ms"]) >= {"stt", "ser", "reply", "total"}
+        assert t["latency_ms"]["total"] >= t["latency_ms"]["reply"]
+        assert 1.0 < t["audio_seconds"] < 6
+    # one line per failure, naming the file
+    errors = [l for l in err.getvalue().splitlines() if "cannot read" in l]
+    assert len(errors) == 2 and "not-audio.wav" in errors[0] and "missing.flac" in errors[1]
+    assert lines[-1]["failed_inputs"] == 2 and lines[-1]["turns"] == 3
+
+
+def test_stt_and_emotion_run_at_the_same_time(tmp_path, datasets, monkeypatch):
+    rec = FakeRecognizer(delay=0.4)
+    monkeypatch.setattr(loop, "make_recognizer", lambda cfg: EmotionEngine(lambda: rec))
+
+    class SlowStt(Transcriber):
+        name = "sphinx"
+
+        def transcribe(self, utterance):
+            self.started = time.perf_counter()
+            time.sleep(0.4)
+            return Transcript(text="hello there", engine="sphinx", seconds=0.4)
+
+    from assistant import stt
+
+    monkeypatch.setattr(loop, "make_transcriber", lambda cfg: stt.FallbackTranscriber(SlowStt()))
+    cfg = config(tmp_path, files=(str(ravdess_files(datasets, 1)[0]),))
+    t0 = time.perf_counter()
+    assert loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO())) == 0
+    (turn,) = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    # both took 400 ms; run one after the other the total would be >= 800 ms
+    assert turn["latency_ms"]["total"] < 750, turn["latency_ms"]
+    assert rec.calls[0][0].startswith("turn")  # ran on a worker thread
+
+
+def test_failing_engine_falls_back_to_sphinx_and_logs_it(tmp_path, datasets, fake_model, monkeypatch):
+    from assistant import stt
+
+    class Broken(Transcriber):
+        name = "google"
+
+        def transcribe(self, utterance):
+            raise SttError("google failed: network unreachable")
+
+    monkeypatch.setattr(loop, "make_transcriber", lambda cfg: stt.FallbackTranscriber(Broken()))
+    cfg = config(tmp_path, files=(str(ravdess_files(datasets, 1)[0]),))
+    assert loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO())) == 0
+    (turn,) = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert turn["stt"]["error"] == "google failed: network unreachable"
+    assert turn["stt"]["fallback"] == "sphinx" and turn["stt"]["engine"] == "sphinx"
+    assert turn["transcript"].strip()
+
+
+def test_low_confidence_marks_turn_uncertain(tmp_path, datasets, monkeypatch):
+    rec = FakeRecognizer(label="angry", confidence=0.3)
+    monkeypatch.setattr(loop, "make_recognizer", lambda cfg: EmotionEngine(lambda: rec))
+    cfg = config(tmp_path, files=(str(ravdess_files(datasets, 1)[0]),))
+    loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO()))
+    (turn,) = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert turn["uncertain"] is True and turn["emotion"]["uncertain"] is True
+    assert turn["reply"]["strategy"] == "uncertain"
+    assert "angry" not in turn["reply"]["text"].lower()
+
+
+def test_missing_model_goes_on_without_emotion(tmp_path, datasets, monkeypatch):
+    def broken():
+        raise RuntimeError("no bundle at /nowhere")
+
+    monkeypatch.setattr(loop, "make_recognizer", lambda cfg: EmotionEngine(broken))
+    err = io.StringIO()
+    cfg = config(tmp_path, files=tuple(str(p) for p in ravdess_files(datasets, 2)))
+    assert loop.run(cfg, PlainUI(out=io.StringIO(), err=err)) == 0
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert len(turns) == 2 and all(t["emotion"] is None and t["uncertain"] for t in turns)
+    assert err.getvalue().count("emotion model unavailable") == 1  # said once, not per turn
+
+
+def test_silence_gives_no_emotion_but_a_turn(tmp_path, fake_model):
+    import soundfile as sf
+
+    quiet = tmp_path / "quiet.wav"
+    sf.write(quiet, np.zeros(16000, dtype=np.float32) + 1e-6 * np.random.default_rng(0).standard_normal(16000), 16000)
+    cfg = config(tmp_path, files=(str(quiet),))
+    code = loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO()))
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    # either the loader rejects near-silence (one failed input) or the turn has no emotion
+    if code == loop.EXIT_INPUT_FAILED:
+        assert not turns
+    else:
+        assert turns[0]["emotion"] is None
+
+
+def test_text_mode_farewell_ends_and_max_turns(tmp_path, monkeypatch):
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\nI feel a bit lost\nbye\nnever read\n"))
+    out = io.StringIO()
+    cfg = config(tmp_path, text=True)
+    assert loop.run(cfg, PlainUI(out=out, err=io.StringIO())) == 0
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert [t["transcript"] for t in turns] == ["hello", "I feel a bit lost", "bye"]
+    assert all(t["emotion"] is None and t["source"] == "text" for t in turns)
+    assert turns[-1]["reply"]["strategy"] == "farewell"
+    assert "Session summary: 3 turn(s)" in out.getvalue()
+
+    monkeypatch.setattr("sys.stdin", io.StringIO("one\ntwo\nthree\n"))
+    cfg = AssistantConfig(input=InputConfig(text=True, max_turns=2), speech=SpeechConfig(speak=False),
+                          log=LogConfig(dir=str(tmp_path / "logs2")))
+    loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO()))
+    assert len([l for l in read_log(tmp_path / "logs2") if l["type"] == "turn"]) == 2
+
+
+def test_tts_failure_prints_reply_and_goes_on(tmp_path, monkeypatch):
+    from assistant import tts
+
+    class BrokenSpeaker(tts.Speaker):
+        name = "pyttsx3"
+
+        def say(self, reply, on_start=lambda: None):
+            raise tts.TtsError("speech synthesis failed: espeak-ng missing")
+
+    monkeypatch.setattr(loop, "make_speaker", lambda cfg: BrokenSpeaker())
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\nhow are you?\n"))
+    out, err = io.StringIO(), io.StringIO()
+    cfg = AssistantConfig(input=InputConfig(text=True), log=LogConfig(dir=str(tmp_path / "logs")))
+    assert loop.run(cfg, PlainUI(out=out, err=err)) == 0
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert len(turns) == 2
+    for t in turns:
+        assert t["reply"]["text"] in out.getvalue()
+        assert "espeak-ng missing" in t["speech"]["error"]
+    assert "reply printed instead" in err.getvalue()
+
+
+def test_interrupt_mid_speech_logs_completed_turns_and_summary(tmp_path, monkeypatch):
+    from assistant import tts
+
+    class InterruptedSpeaker(tts.Speaker):
+        name = "pyttsx3"
+        n = 0
+
+        def say(self, reply, on_start=lambda: None):
+            on_start()
+            InterruptedSpeaker.n += 1
+            if InterruptedSpeaker.n == 2:
+                raise KeyboardInterrupt
+            return tts.Spoken(audio_seconds=1.0, synth_seconds=0.01)
+
+    monkeypatch.setattr(loop, "make_speaker", lambda cfg: InterruptedSpeaker())
+    monkeypatch.setattr("sys.stdin", io.StringIO("one\ntwo\nthree\n"))
+    cfg = AssistantConfig(input=InputConfig(text=True), log=LogConfig(dir=str(tmp_path / "logs")))
+    out = io.StringIO()
+    assert loop.run(cfg, PlainUI(out=out, err=io.StringIO())) == 0
+    lines = read_log(tmp_path / "logs")
+    turns = [l for l in lines if l["type"] == "turn"]
+    assert [t["transcript"] for t in turns] == ["one", "two"]
+    assert turns[1]["speech"]["interrupted"] is True
+    assert lines[-1]["type"] == "summary" and lines[-1]["turns"] == 2
+    assert "Session summary" in out.getvalue()
+
+
+def test_unwritable_log_dir_session_goes_on(tmp_path, monkeypatch):
+    import os
+
+    if os.geteuid() == 0:
+        # root ignores directory permissions: use a path under a regular file instead
+        blocker = tmp_path / "file"
+        blocker.write_text("x")
+        log_dir = blocker / "logs"
+    else:
+        log_dir = tmp_path / "ro"
+        log_dir.mkdir(mode=0o500)
+    monkeypatch.setattr("sys.stdin", io.StringIO("hello\nbye\n"))
+    out, err = io.StringIO(), io.StringIO()
+    cfg = AssistantConfig(input=InputConfig(text=True), speech=SpeechConfig(speak=False),
+                          log=LogConfig(dir=str(log_dir)))
+    assert loop.run(cfg, PlainUI(out=out, err=err)) == 0
+    assert err.getvalue().count("NOT being logged") == 1
+    assert "Session summary: 2 turn(s)" in out.getvalue()
+    assert "log: NOT kept" in out.getvalue()
