@@ -1,0 +1,340 @@
+"""The ``ser-model`` command: corpora, prediction, evaluation, training, comparison, plots.
+
+Nothing heavy (TensorFlow, librosa, scikit-learn, matplotlib) is imported at module level,
+so ``ser-model --help`` and ``--version`` answer at once; each command imports what it needs.
+Every error the library raises on purpose, every OS error and Ctrl-C ends in one line on
+stderr (``ser-model: error: ...``) and a non-zero exit status, never a traceback.
+
+Exit status: 0 success; 1 an error; 2 bad usage, or (predict) some files failed; 130 Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from ser_model import __version__
+from ser_model.errors import SerError
+
+PROG = "ser-model"
+
+DESCRIPTION = """\
+Speech emotion recognition: inspect corpora, predict the emotion in audio files, evaluate
+a model bundle, train and compare models, and plot examples. Labels: neutral, happy, sad,
+angry, fearful, disgust, surprised.
+"""
+
+EPILOG = """\
+commands:
+  corpus DIR            count the labelled clips, speakers and unparsed files under DIR
+                          ser-model corpus ../shared/datasets
+  predict FILE...       the emotion in each audio file (any rate, any common format)
+                          ser-model predict hello.wav --json
+                          ser-model predict long-call.flac --window 3 --hop 1.5
+  evaluate DIR          accuracy, UAR, macro-F1 and confusion matrix on labelled clips
+                          ser-model evaluate ../shared/datasets/ravdess/Actor_01 --json
+  train                 train a model from a TOML config and write a bundle
+                          ser-model train --config configs/ser-crnn.toml
+  compare               speaker-independent comparison of models and baselines
+                          ser-model compare --data ../shared/datasets
+  plot-examples         plot waveforms and spectrograms of example clips
+                          ser-model plot-examples --help
+  models                list the model bundles found (shipped and installed)
+                          ser-model models
+
+Run `ser-model COMMAND --help` for a command's options. --model takes a bundle name
+(e.g. ser-crnn, ser-crnn-v1) or a bundle folder; the default is the shipped model.
+Exit status: 0 ok, 1 error, 2 usage error or some files failed, 130 interrupted.
+"""
+
+#: Commands whose options come from the training side's modules, imported only when used:
+#: command -> (module, add-arguments function, run function).
+LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
+    "train": ("ser_model.train", "add_arguments", "run"),
+    "compare": ("ser_model.compare", "add_arguments", "run"),
+    "plot-examples": ("ser_model.plots", "add_plot_examples_arguments", "run_plot_examples"),
+}
+
+_HELP = {
+    "corpus": "count labelled clips, speakers and unparsed files under a folder",
+    "predict": "predict the emotion in audio files",
+    "evaluate": "score a model on a folder of labelled clips",
+    "train": "train a model from a TOML config and write a bundle",
+    "compare": "speaker-independent comparison of models and baselines",
+    "plot-examples": "plot waveforms and spectrograms of example clips",
+    "models": "list the model bundles found",
+}
+
+
+class CliError(SerError):
+    """A command-line problem reported as one line (exit status 1)."""
+
+
+def _error(message: str) -> None:
+    print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
+
+
+def _one_line(err: BaseException) -> str:
+    text = " ".join(str(err).split())
+    return text or type(err).__name__
+
+
+# -- commands ---------------------------------------------------------------------------
+
+
+def _cmd_corpus(args: argparse.Namespace) -> int:
+    from ser_model.corpora import format_summary, scan, summarize
+
+    summary = summarize(scan(args.dir))
+    if args.json:
+        print(json.dumps(summary))
+    else:
+        from rich.console import Console
+
+        Console().print(format_summary(summary))
+    return 0
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from ser_model.bundle import DEFAULT_BUNDLE, list_bundles, resolve_bundle
+
+    bundles = list_bundles()
+    try:
+        default = resolve_bundle(None).resolve()
+    except SerError:
+        default = None
+    if args.json:
+        for b in bundles:
+            print(json.dumps({
+                "name": b.name, "model_version": b.model_version, "path": str(b.path),
+                "labels": list(b.labels), "architecture": b.architecture, "source": b.source,
+                "default": default is not None and b.path.resolve() == default, "problem": b.problem,
+            }))  # fmt: skip
+        return 0
+    if not bundles:
+        print(f"no model bundles found (the default is {DEFAULT_BUNDLE!r}; train one with `ser-model train`)")
+        return 0
+    for b in bundles:
+        mark = "*" if default is not None and b.path.resolve() == default else " "
+        if b.problem:
+            print(f"{mark} {b.name:<24} INVALID: {b.problem}")
+        else:
+            arch = b.architecture or "?"
+            print(f"{mark} {b.name:<24} {arch:<14} {len(b.labels)} labels  {b.source:<9} {b.path}")
+    print("(* = default)" if default is not None else f"(default {DEFAULT_BUNDLE!r} not found)")
+    return 0
+
+
+def _format_probs(probs: dict[str, float]) -> str:
+    top = sorted(probs.items(), key=lambda kv: kv[1], reverse=True)[:3]
+    return "  ".join(f"{k} {v:.2f}" for k, v in top)
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from ser_model.errors import NoSpeechError
+    from ser_model.recognizer import EmotionRecognizer
+
+    recognizer = EmotionRecognizer.load(args.model)
+    failed = 0
+    for file in args.files:
+        try:
+            if args.window is not None:
+                _predict_windows(recognizer, file, args)
+                continue
+            result = recognizer.predict_file(file)
+        except NoSpeechError:
+            failed += 1
+            _error(f"{file}: no speech detected")
+            continue
+        except (SerError, OSError) as err:
+            failed += 1
+            msg = _one_line(err)
+            _error(msg if msg.startswith(str(file)) else f"{file}: {msg}")
+            continue
+        if args.json:
+            print(json.dumps({
+                "file": str(file), "label": result.label,
+                "confidence": round(result.confidence, 4),
+                "probs": {k: round(v, 4) for k, v in result.probs.items()},
+            }), flush=True)  # fmt: skip
+        else:
+            print(f"{file}: {result.label} ({result.confidence:.2f})   {_format_probs(dict(result.probs))}", flush=True)
+    return 2 if failed else 0
+
+
+def _predict_windows(recognizer: Any, file: str, args: argparse.Namespace) -> None:
+    hop = args.hop if args.hop is not None else args.window / 2
+    for start, end, result in recognizer.predict_file_windows(file, window_s=args.window, hop_s=hop):
+        if args.json:
+            row: dict[str, Any] = {"file": str(file), "start_s": round(start, 3), "end_s": round(end, 3)}
+            if result is None:
+                row.update(label=None, confidence=None, probs={})
+            else:
+                row.update(
+                    label=result.label,
+                    confidence=round(result.confidence, 4),
+                    probs={k: round(v, 4) for k, v in result.probs.items()},
+                )
+            print(json.dumps(row), flush=True)
+        elif result is None:
+            print(f"{file} [{start:7.2f}-{end:7.2f} s]: (no speech)", flush=True)
+        else:
+            print(f"{file} [{start:7.2f}-{end:7.2f} s]: {result.label} ({result.confidence:.2f})", flush=True)
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from ser_model.evaluate import evaluate_dir, format_report
+
+    if args.json:
+        report = evaluate_dir(args.dir, model=args.model)
+        print(json.dumps(report.to_dict()))
+        return 0
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+    from ser_model.recognizer import EmotionRecognizer
+
+    err_console = Console(stderr=True)
+    with err_console.status("loading the model ..."):
+        recognizer = EmotionRecognizer.load(args.model)
+    columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        task = bar.add_task("evaluate", total=None)
+
+        def progress(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        report = evaluate_dir(args.dir, recognizer=recognizer, progress=progress)
+    Console().print(format_report(report))
+    return 0
+
+
+def _lazy_runner(command: str) -> Any:
+    module_name, _, run_name = LAZY_COMMANDS[command]
+    import importlib
+
+    module = importlib.import_module(module_name)
+    run = getattr(module, run_name, None)
+    if run is None:
+        raise CliError(f"the {command} command is not available ({module_name} has no {run_name}())")
+    return run
+
+
+# -- parser -----------------------------------------------------------------------------
+
+
+def _selected_command(argv: Sequence[str]) -> str | None:
+    """The sub-command named in argv (the first word not starting with '-'), if any."""
+    for word in argv:
+        if word == "--":
+            return None
+        if not word.startswith("-"):
+            return word
+    return None
+
+
+def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
+    """The argument parser. Options of train/compare/plot-examples are added (importing
+    their modules) only when ``argv`` selects that command."""
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        description=DESCRIPTION,
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("--version", action="version", version=f"{PROG} {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    fmt = argparse.RawDescriptionHelpFormatter
+
+    p = sub.add_parser("corpus", help=_HELP["corpus"], description=_HELP["corpus"] + ".", formatter_class=fmt,
+                       epilog="example:\n  ser-model corpus ../shared/datasets\n  ser-model corpus DIR --json")
+    p.add_argument("dir", metavar="DIR", help="folder to scan recursively (RAVDESS, TESS, CREMA-D, SAVEE names)")
+    p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    p.set_defaults(func=_cmd_corpus)
+
+    model_help = "bundle name (e.g. ser-crnn-v1) or bundle folder (default: the shipped model)"
+    p = sub.add_parser(
+        "predict", help=_HELP["predict"], formatter_class=fmt,
+        description="Predict the emotion in each audio file (WAV, FLAC, OGG, AIFF, MP3, ... at any rate).\n"
+        "An unreadable or silent file gives one error line on stderr; the others are still processed\n"
+        "and the exit status is 2.",
+        epilog="examples:\n  ser-model predict a.wav b.flac\n  ser-model predict a.wav --json\n"
+        "  ser-model predict meeting.flac --window 3 --hop 1.5   # emotion over time, streamed",
+    )  # fmt: skip
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
+    p.add_argument("--model", metavar="PATH", default=None, help=model_help)
+    p.add_argument("--json", action="store_true",
+                   help='one JSON object per line: {"file", "label", "confidence", "probs": {label: p}}')
+    p.add_argument("--window", type=float, metavar="SECONDS", default=None,
+                   help="analyse each file in windows of this length (any file length, bounded memory)")
+    p.add_argument("--hop", type=float, metavar="SECONDS", default=None,
+                   help="hop between windows (default: half the window)")
+    p.set_defaults(func=_cmd_predict)
+
+    p = sub.add_parser(
+        "evaluate", help=_HELP["evaluate"], formatter_class=fmt,
+        description="Predict every labelled clip under DIR (label from the corpus file name) and report\n"
+        "accuracy, UAR (balanced accuracy), macro-F1, per-class recall and the confusion matrix.\n"
+        "Unparsed names, unreadable files, silence and labels the model lacks are counted, not scored.",
+        epilog="examples:\n  ser-model evaluate ../shared/datasets/ravdess/Actor_01\n"
+        "  ser-model evaluate DIR --model models/ser-crnn-v1 --json",
+    )  # fmt: skip
+    p.add_argument("dir", metavar="DIR", help="folder of corpus clips (searched recursively)")
+    p.add_argument("--model", metavar="PATH", default=None, help=model_help)
+    p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.set_defaults(func=_cmd_evaluate)
+
+    selected = _selected_command(argv)
+    for command, (module_name, add_name, _) in LAZY_COMMANDS.items():
+        p = sub.add_parser(command, help=_HELP[command], description=_HELP[command] + ".", formatter_class=fmt)
+        p.set_defaults(func=None, lazy=command)
+        if command == selected:
+            import importlib
+
+            try:
+                module = importlib.import_module(module_name)
+            except ModuleNotFoundError as err:
+                if err.name == module_name:
+                    raise CliError(f"the {command} command is not available in this installation ({module_name} is missing)") from err
+                raise
+            add_arguments = getattr(module, add_name, None)
+            if add_arguments is None:
+                raise CliError(f"the {command} command is not available ({module_name} has no {add_name}())")
+            add_arguments(p)
+
+    p = sub.add_parser("models", help=_HELP["models"], description=_HELP["models"] + ".", formatter_class=fmt,
+                       epilog="example:\n  ser-model models")
+    p.add_argument("--json", action="store_true", help="one JSON object per bundle per line")
+    p.set_defaults(func=_cmd_models)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``ser-model`` console script; returns the exit status."""
+    argv = list(sys.argv[1:] if argv is None else argv)
+    try:
+        parser = build_parser(argv)
+        args = parser.parse_args(argv)
+        if args.func is None:
+            return int(_lazy_runner(args.lazy)(args) or 0)
+        return int(args.func(args) or 0)
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except BrokenPipeError:
+        # stdout closed early (e.g. `| head`): stop quietly; point stdout at devnull so the
+        # interpreter's final flush does not raise again.
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 1
+    except (SerError, OSError) as err:
+        _error(_one_line(err))
+        return 1
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,212 @@
+"""Score a model bundle on a folder of labelled clips: ``ser-model evaluate DIR``.
+
+The true label comes from each file's name (``ser_model.corpora.parse_path``: RAVDESS, TESS,
+CREMA-D or SAVEE, any audio extension). Reports accuracy, UAR (unweighted average recall =
+balanced accuracy over the true labels present), macro-F1, per-class recall and the confusion
+matrix. Clips the model cannot be scored on are counted, not crashed on: file names no parser
+knows, unreadable files, silence, and true labels the model does not have (e.g. "surprised"
+for a model trained on CREMA-D).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError
+
+
+@dataclass(frozen=True)
+class EvaluationReport:
+    """How a model scored on a folder of labelled clips."""
+
+    model_version: str
+    """The bundle that was scored."""
+    root: str
+    """The folder that was walked."""
+    labels: tuple[str, ...]
+    """Row/column order of ``confusion`` (the model's labels)."""
+    n: int
+    """Clips scored."""
+    accuracy: float
+    """Fraction of scored clips predicted correctly (0 when n == 0)."""
+    uar: float
+    """Unweighted average recall over the true labels present (balanced accuracy)."""
+    macro_f1: float
+    """Mean F1 over the labels present in the truth or the predictions."""
+    per_class_recall: dict[str, float]
+    """Recall per true label present."""
+    support: dict[str, int]
+    """Scored clips per true label."""
+    confusion: tuple[tuple[int, ...], ...]
+    """Counts, rows = true label, columns = predicted label, both in ``labels`` order."""
+    skipped: dict[str, int]
+    """Clips not scored, by reason: unparsed, unreadable, no_speech, label_not_in_model."""
+    labels_not_in_model: dict[str, int] = field(default_factory=dict)
+    """True labels found in DIR that the model lacks, with their clip counts."""
+    errors: tuple[str, ...] = ()
+    """One line per unreadable file (``path: reason``)."""
+
+    def to_dict(self) -> dict[str, Any]:
+        """JSON-ready dict (floats rounded to 4 places)."""
+        return {
+            "model_version": self.model_version,
+            "root": self.root,
+            "n": self.n,
+            "accuracy": round(self.accuracy, 4),
+            "uar": round(self.uar, 4),
+            "macro_f1": round(self.macro_f1, 4),
+            "per_class_recall": {k: round(v, 4) for k, v in self.per_class_recall.items()},
+            "support": dict(self.support),
+            "labels": list(self.labels),
+            "confusion": [list(row) for row in self.confusion],
+            "skipped": dict(self.skipped),
+            "labels_not_in_model": dict(self.labels_not_in_model),
+            "errors": list(self.errors),
+        }
+
+
+def classification_metrics(
+    y_true: Sequence[str], y_pred: Sequence[str], labels: Sequence[str]
+) -> dict[str, Any]:
+    """Accuracy, UAR, macro-F1, per-class recall, support and confusion matrix.
+
+    ``labels`` fixes the confusion matrix order and must hold every true and predicted label.
+    UAR averages recall over the labels present in ``y_true``; macro-F1 averages F1 over the
+    labels present in ``y_true`` or ``y_pred`` (scikit-learn's convention).
+    """
+    if len(y_true) != len(y_pred):
+        raise ParameterError(f"y_true and y_pred differ in length ({len(y_true)} != {len(y_pred)})")
+    index = {label: i for i, label in enumerate(labels)}
+    unknown = sorted((set(y_true) | set(y_pred)) - set(index))
+    if unknown:
+        raise ParameterError(f"labels missing from the label list: {unknown}")
+    k = len(labels)
+    confusion = [[0] * k for _ in range(k)]
+    for t, p in zip(y_true, y_pred):
+        confusion[index[t]][index[p]] += 1
+    n = len(y_true)
+    correct = sum(confusion[i][i] for i in range(k))
+    support = {label: sum(confusion[index[label]]) for label in labels if sum(confusion[index[label]])}
+    recall = {label: confusion[index[label]][index[label]] / s for label, s in support.items()}
+    present = [label for label in labels if label in support or any(confusion[r][index[label]] for r in range(k))]
+    f1s = []
+    for label in present:
+        i = index[label]
+        tp = confusion[i][i]
+        predicted = sum(confusion[r][i] for r in range(k))
+        actual = sum(confusion[i])
+        denom = predicted + actual
+        f1s.append(2 * tp / denom if denom else 0.0)
+    return {
+        "n": n,
+        "accuracy": correct / n if n else 0.0,
+        "uar": sum(recall.values()) / len(recall) if recall else 0.0,
+        "macro_f1": sum(f1s) / len(f1s) if f1s else 0.0,
+        "per_class_recall": recall,
+        "support": support,
+        "confusion": tuple(tuple(row) for row in confusion),
+    }
+
+
+def evaluate_dir(
+    root: str | Path,
+    *,
+    model: str | Path | None = None,
+    recognizer: Any = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> EvaluationReport:
+    """Walk ``root`` (a folder, recursively, or one file), predict every labelled clip, and score the predictions.
+
+    ``model``: bundle name or path (default: the shipped default), unless a loaded
+    ``recognizer`` is given. ``progress(done, total)`` is called after each clip.
+    Raises AudioLoadError if ``root`` does not exist, BundleError for a bad bundle.
+    """
+    from ser_model.corpora import scan
+
+    root = Path(root)
+    if not root.exists():
+        raise AudioLoadError(root, "no such file or folder")
+    if recognizer is None:
+        from ser_model.recognizer import EmotionRecognizer
+
+        recognizer = EmotionRecognizer.load(model)
+    found = scan(root)
+    model_labels = set(recognizer.labels)
+    missing = Counter(c.label for c in found.clips if c.label not in model_labels)
+    clips = [c for c in found.clips if c.label in model_labels]
+    skipped = Counter(unparsed=len(found.unparsed), label_not_in_model=sum(missing.values()))
+    skipped.update(unreadable=0, no_speech=0)
+    y_true: list[str] = []
+    y_pred: list[str] = []
+    errors: list[str] = []
+    for done, clip in enumerate(clips, 1):
+        try:
+            result = recognizer.predict_file(clip.path)
+        except AudioLoadError as err:
+            skipped["unreadable"] += 1
+            errors.append(str(err))
+        except NoSpeechError:
+            skipped["no_speech"] += 1
+        else:
+            y_true.append(clip.label)
+            y_pred.append(result.label)
+        if progress is not None:
+            progress(done, len(clips))
+    metrics = classification_metrics(y_true, y_pred, recognizer.labels)
+    return EvaluationReport(
+        model_version=recognizer.model_version,
+        root=str(root),
+        labels=tuple(recognizer.labels),
+        n=metrics["n"],
+        accuracy=metrics["accuracy"],
+        uar=metrics["uar"],
+        macro_f1=metrics["macro_f1"],
+        per_class_recall=metrics["per_class_recall"],
+        support=metrics["support"],
+        confusion=metrics["confusion"],
+        skipped={k: skipped[k] for k in ("unparsed", "unreadable", "no_speech", "label_not_in_model")},
+        labels_not_in_model=dict(sorted(missing.items())),
+        errors=tuple(errors),
+    )
+
+
+def format_report(report: EvaluationReport) -> Any:
+    """A rich renderable of a report: headline metrics, per-class recall, confusion matrix."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    head = Text.assemble(
+        (f"{report.model_version}", "bold"),
+        f" on {report.root}: n={report.n}  accuracy={report.accuracy:.3f}  ",
+        (f"UAR={report.uar:.3f}", "bold"),
+        f"  macro-F1={report.macro_f1:.3f}",
+    )
+    recall = Table(title="per-class recall")
+    recall.add_column("label")
+    recall.add_column("recall", justify="right")
+    recall.add_column("clips", justify="right")
+    for label in report.labels:
+        if label in report.per_class_recall:
+            recall.add_row(label, f"{report.per_class_recall[label]:.3f}", str(report.support[label]))
+    confusion = Table(title="confusion (rows: true, columns: predicted)")
+    confusion.add_column("true \\ pred")
+    for label in report.labels:
+        confusion.add_column(label[:7], justify="right")
+    for label, row in zip(report.labels, report.confusion):
+        if label in report.support:
+            confusion.add_row(label, *(str(v) for v in row))
+    skipped = ", ".join(f"{k}={v}" for k, v in report.skipped.items())
+    lines: list[Any] = [head, recall, confusion, Text(f"skipped: {skipped}")]
+    if report.labels_not_in_model:
+        lacking = ", ".join(f"{k} ({v} clips)" for k, v in report.labels_not_in_model.items())
+        lines.append(Text(f"labels the model lacks (not scored): {lacking}"))
+    for line in report.errors[:10]:
+        lines.append(Text(f"unreadable: {line}", style="yellow"))
+    if len(report.errors) > 10:
+        lines.append(Text(f"... and {len(report.errors) - 10} more unreadable files", style="yellow"))
+    return Group(*lines)

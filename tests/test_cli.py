@@ -1,0 +1,203 @@
+"""The real ``ser-model`` console script, run as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ser_model.labels import LABELS
+from tests.test_bundle import make_tiny_bundle
+
+SCRIPT = Path(sys.executable).parent / "ser-model"
+
+EVALUATE_KEYS = {
+    "model_version", "root", "n", "accuracy", "uar", "macro_f1", "per_class_recall", "support",
+    "labels", "confusion", "skipped", "labels_not_in_model", "errors",
+}  # fmt: skip
+
+
+def run(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+    full_env = {**os.environ, "SER_MODEL_JIT": "0", **(env or {})}
+    return subprocess.run(
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False
+    )
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return make_tiny_bundle(tmp_path_factory.mktemp("bundles"))
+
+
+@pytest.fixture(scope="module")
+def clips(datasets: Path) -> list[Path]:
+    """Six real clips: four RAVDESS (two actors), two TESS."""
+    ravdess = sorted((datasets / "ravdess" / "Actor_01").glob("*.flac"))[:2]
+    ravdess += sorted((datasets / "ravdess" / "Actor_02").glob("*.flac"))[:2]
+    tess = sorted((datasets / "tess").rglob("*.flac"))[:2]
+    assert len(ravdess) == 4 and len(tess) == 2
+    return ravdess + tess
+
+
+def test_script_installed() -> None:
+    assert SCRIPT.is_file(), f"console script missing: {SCRIPT} (pip install -e .)"
+
+
+@pytest.mark.parametrize("flag", ["--help", "--version"])
+def test_help_and_version_are_fast(flag: str) -> None:
+    run(flag)  # warm the file cache
+    started = time.perf_counter()
+    proc = run(flag, timeout=30)
+    elapsed = time.perf_counter() - started
+    assert proc.returncode == 0, proc.stderr
+    assert elapsed < 1.0, f"ser-model {flag} took {elapsed:.2f} s"
+    if flag == "--version":
+        assert proc.stdout.startswith("ser-model ")
+    else:
+        for command in ("corpus", "predict", "evaluate", "train", "compare", "plot-examples", "models"):
+            assert command in proc.stdout
+        assert "ser-model predict" in proc.stdout  # examples
+
+
+def test_predict_json_with_one_bad_file(bundle: Path, clips: list[Path], tmp_path: Path) -> None:
+    bad = tmp_path / "broken.wav"
+    bad.write_bytes(b"RIFF not really audio")
+    files = [str(clips[0]), str(bad), str(clips[4])]
+    proc = run("predict", *files, "--model", str(bundle), "--json")
+    assert proc.returncode == 2, proc.stderr
+    lines = proc.stdout.splitlines()
+    assert len(lines) == 2
+    for line, file in zip(lines, [files[0], files[2]]):
+        row = json.loads(line)
+        assert set(row) == {"file", "label", "confidence", "probs"}
+        assert row["file"] == file and row["label"] in LABELS
+        assert list(row["probs"]) == list(LABELS)
+        assert sum(row["probs"].values()) == pytest.approx(1.0, abs=1e-3)
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 1, proc.stderr
+    assert errors[0].startswith(f"ser-model: error: {bad}: ")
+    assert "Traceback" not in proc.stderr
+
+
+def test_predict_silence_and_missing_file(bundle: Path, tmp_path: Path) -> None:
+    import numpy as np
+    import soundfile as sf
+
+    silent = tmp_path / "silent.wav"
+    sf.write(silent, np.zeros(16000, np.float32), 16000)
+    proc = run("predict", str(silent), str(tmp_path / "missing.flac"), "--model", str(bundle))
+    assert proc.returncode == 2
+    errors = proc.stderr.strip().splitlines()
+    assert len(errors) == 2, proc.stderr
+    assert errors[0] == f"ser-model: error: {silent}: no speech detected"
+    assert errors[1].startswith(f"ser-model: error: {tmp_path / 'missing.flac'}: ")
+    assert proc.stdout == ""
+
+
+def test_predict_windows_json(bundle: Path, clips: list[Path]) -> None:
+    proc = run("predict", str(clips[0]), "--model", str(bundle), "--json", "--window", "1.0", "--hop", "0.5")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert len(rows) >= 3
+    assert [r["start_s"] for r in rows] == pytest.approx([0.5 * i for i in range(len(rows))])
+
+
+def test_evaluate_json(bundle: Path, clips: list[Path], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    (data / "nested").mkdir(parents=True)
+    for clip in clips[:3]:
+        (data / clip.name).symlink_to(clip)
+    for clip in clips[3:]:
+        (data / "nested" / clip.name).symlink_to(clip)
+    (data / "03-01-05-01-01-01-09.wav").write_bytes(b"corrupt")  # parses, does not load
+    (data / "interview.wav").symlink_to(clips[0])  # loads, but no parser knows the name
+    (data / "notes.txt").write_text("not audio")
+    proc = run("evaluate", str(data), "--model", str(bundle), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)  # exactly one JSON object
+    assert set(report) == EVALUATE_KEYS
+    assert report["n"] == 6
+    assert report["skipped"] == {"unparsed": 1, "unreadable": 1, "no_speech": 0, "label_not_in_model": 0}
+    assert 0.0 <= report["uar"] <= 1.0 and 0.0 <= report["accuracy"] <= 1.0
+    assert report["labels"] == list(LABELS)
+    assert sum(map(sum, report["confusion"])) == 6
+    assert len(report["errors"]) == 1 and "03-01-05-01-01-01-09.wav" in report["errors"][0]
+    assert "Traceback" not in proc.stderr
+
+
+def test_evaluate_labels_the_model_lacks(clips: list[Path], tmp_path: Path) -> None:
+    """A six-label model (no 'surprised', like a CREMA-D one) reports, not crashes on, TESS 'ps'."""
+    bundle = make_tiny_bundle(tmp_path / "bundles", name="six", labels=LABELS[:6])
+    data = tmp_path / "data"
+    data.mkdir()
+    (data / "OAF_back_ps.flac").symlink_to(clips[4])
+    (data / "OAF_back_sad.flac").symlink_to(clips[5])
+    proc = run("evaluate", str(data), "--model", str(bundle), "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["n"] == 1
+    assert report["labels_not_in_model"] == {"surprised": 1}
+    assert report["skipped"]["label_not_in_model"] == 1
+
+
+def test_evaluate_text_report(bundle: Path, clips: list[Path], tmp_path: Path) -> None:
+    data = tmp_path / "data"
+    data.mkdir()
+    for clip in clips[:2]:
+        (data / clip.name).symlink_to(clip)
+    proc = run("evaluate", str(data), "--model", str(bundle))
+    assert proc.returncode == 0, proc.stderr
+    assert "UAR=" in proc.stdout and "confusion" in proc.stdout
+
+
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["predict", "x.wav", "--model", "/nonexistent/bundle"], "not a model bundle"),
+        (["evaluate", "/nonexistent/dir", "--json"], "no such file or folder"),
+        (["corpus", "/nonexistent/dir"], "no such file or folder"),
+    ],
+)
+def test_errors_are_one_line(args: list[str], message: str, bundle: Path) -> None:
+    if args[0] == "evaluate":
+        args = [*args, "--model", str(bundle)]
+    proc = run(*args)
+    assert proc.returncode == 1
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ser-model: error: ") and message in lines[0], proc.stderr
+
+
+def test_bad_usage_exits_2() -> None:
+    proc = run("predict")
+    assert proc.returncode == 2 and "usage:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_corpus_json(datasets: Path) -> None:
+    proc = run("corpus", str(datasets / "originals"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    assert summary["n_clips"] == 5
+    assert set(summary["corpora"]) == {"ravdess", "tess"}
+
+
+def test_models_lists_bundles(bundle: Path) -> None:
+    proc = run("models", "--json", env={"SER_MODEL_BUNDLE": str(bundle)})
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    assert all({"name", "model_version", "path", "default", "problem"} <= set(r) for r in rows)
+
+
+@pytest.mark.parametrize("command", ["train", "compare", "plot-examples"])
+def test_training_commands_are_wired(command: str) -> None:
+    """--help of the training side's commands works, or says in one line why it cannot."""
+    proc = run(command, "--help", timeout=120)
+    assert "Traceback" not in proc.stderr
+    if proc.returncode == 0:
+        assert f"ser-model {command}" in proc.stdout
+    else:
+        assert proc.returncode == 1 and "not available" in proc.stderr, proc.stderr
