@@ -1,0 +1,124 @@
+"""The shipped default bundle in models/: integrity, safe-mode loading, and better-than-chance scores.
+
+Skipped only while models/ holds no bundle at all (before the first trained model is committed).
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from pathlib import Path
+
+import pytest
+
+from ser_model.bundle import DEFAULT_BUNDLE, checkout_models_dir, load_bundle_config, resolve_bundle
+from ser_model.corpora import parse_path
+from ser_model.labels import LABELS
+
+CHANCE = 1 / len(LABELS)
+
+
+def _has_any_bundle() -> bool:
+    models = checkout_models_dir()
+    return models.is_dir() and any((p / "config.json").is_file() for p in models.iterdir() if p.is_dir())
+
+
+pytestmark = pytest.mark.skipif(
+    not _has_any_bundle(), reason=f"no model bundle in {checkout_models_dir()} yet (the training side commits it)"
+)
+
+
+@pytest.fixture(scope="module")
+def shipped() -> Path:
+    return resolve_bundle(None)
+
+
+@pytest.fixture(scope="module")
+def recognizer(shipped: Path):
+    from ser_model.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer.load(shipped)
+
+
+def test_default_bundle_is_in_models(shipped: Path) -> None:
+    assert shipped.parent.resolve() == checkout_models_dir().resolve()
+    assert shipped.name.startswith(f"{DEFAULT_BUNDLE}-v")
+
+
+def test_bundle_is_complete_and_intact(shipped: Path) -> None:
+    config = load_bundle_config(shipped)  # validates keys and the weights' SHA-256
+    assert config["model_version"] == shipped.name
+    assert set(config["labels"]) <= set(LABELS)
+    assert (shipped / "MODEL_CARD.md").read_text().strip()
+    metrics = json.loads((shipped / "metrics.json").read_text())
+    assert isinstance(metrics, dict) and metrics
+    assert not list(shipped.rglob("*.pkl")) and not list(shipped.rglob("*.pickle"))
+
+
+def test_loads_in_keras_safe_mode(shipped: Path) -> None:
+    import keras
+
+    import ser_model.layers  # noqa: F401
+
+    config = load_bundle_config(shipped)
+    model = keras.saving.load_model(str(shipped / config["weights"]), safe_mode=True, compile=False)
+    assert model.outputs[0].shape[-1] == len(config["labels"])
+
+
+def _validation_speakers(shipped: Path) -> set[str] | None:
+    """Speakers metrics.json says the model was validated on, if it names them."""
+    metrics = json.loads((shipped / "metrics.json").read_text())
+    for key in ("validation_speakers", "val_speakers", "test_speakers"):
+        if isinstance(metrics.get(key), list) and metrics[key]:
+            return set(metrics[key])
+    return None
+
+
+def _fixed_sample(datasets: Path, speakers: set[str] | None) -> list:
+    """RAVDESS: statement 01, repetition 01, normal intensity, every emotion, every actor;
+    TESS: the first 6 words (sorted) per speaker and emotion."""
+    clips = []
+    for path in sorted((datasets / "ravdess").rglob("03-01-*-01-01-01-*.flac")):
+        clip = parse_path(path)
+        if clip is not None:
+            clips.append(clip)
+    per_group: dict[tuple[str, str], int] = defaultdict(int)
+    for path in sorted((datasets / "tess").rglob("*.flac")):
+        clip = parse_path(path)
+        if clip is not None and per_group[(clip.speaker, clip.label)] < 6:
+            per_group[(clip.speaker, clip.label)] += 1
+            clips.append(clip)
+    if speakers is not None:
+        clips = [c for c in clips if c.speaker in speakers]
+    return clips
+
+
+def test_scores_clearly_above_chance(shipped: Path, recognizer, datasets: Path) -> None:
+    from ser_model.evaluate import classification_metrics
+    from ser_model.errors import NoSpeechError
+
+    clips = [c for c in _fixed_sample(datasets, _validation_speakers(shipped)) if c.label in recognizer.labels]
+    assert len(clips) >= 100, f"only {len(clips)} clips in the fixed sample"
+    y_true, y_pred = [], []
+    for clip in clips:
+        try:
+            result = recognizer.predict_file(clip.path)
+        except NoSpeechError:
+            continue
+        y_true.append(clip.label)
+        y_pred.append(result.label)
+    assert len(y_true) >= 0.98 * len(clips)
+    metrics = classification_metrics(y_true, y_pred, recognizer.labels)
+    assert metrics["uar"] > 2 * CHANCE, f"UAR {metrics['uar']:.3f} on {len(y_true)} clips (chance {CHANCE:.3f})"
+    assert metrics["accuracy"] > 2 * CHANCE
+
+
+def test_predict_in_memory_matches_file(recognizer, datasets: Path) -> None:
+    import soundfile as sf
+
+    path = sorted((datasets / "ravdess" / "Actor_03").glob("*.flac"))[10]
+    y, rate = sf.read(path, dtype="float32")
+    a = recognizer.predict(y, rate)
+    b = recognizer.predict_file(path)
+    assert a.label == b.label
+    assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 1e-4
