@@ -90,6 +90,56 @@ def list_devices(pa=None) -> list[DeviceInfo]:
                 pa.terminate()
 
 
+_PROBE = """
+import json, os, sys
+devnull = os.open(os.devnull, os.O_WRONLY); os.dup2(devnull, 2)
+import pyaudio
+pa = pyaudio.PyAudio()
+try:
+    try: din = pa.get_default_input_device_info()["index"]
+    except (IOError, OSError): din = None
+    try: dout = pa.get_default_output_device_info()["index"]
+    except (IOError, OSError): dout = None
+    out = []
+    for i in range(pa.get_device_count()):
+        d = pa.get_device_info_by_index(i)
+        out.append([i, str(d.get("name")), int(d.get("maxInputChannels", 0)),
+                    int(d.get("maxOutputChannels", 0)), float(d.get("defaultSampleRate", 0)),
+                    i == din, i == dout])
+finally:
+    pa.terminate()
+sys.stdout.write(json.dumps(out))
+"""
+
+
+class AudioSystemError(Exception):
+    """PortAudio itself cannot start (it crashed while probing); ``str(err)`` is one line."""
+
+
+def probe_devices(timeout: float = 15.0) -> list[DeviceInfo]:
+    """Like :func:`list_devices`, but in a child process.
+
+    PortAudio aborts the whole process on some broken ALSA set-ups (an ``assert`` in its
+    device scan); probing in a child turns that into an AudioSystemError instead of a crash.
+    """
+    import json
+    import subprocess
+
+    env = dict(os.environ)
+    env.setdefault("JACK_NO_START_SERVER", "1")
+    try:
+        res = subprocess.run([sys.executable, "-c", _PROBE], capture_output=True, text=True,
+                             timeout=timeout, env=env)
+    except subprocess.TimeoutExpired:
+        raise AudioSystemError("the audio system did not answer in time") from None
+    if res.returncode != 0:
+        how = f"signal {-res.returncode}" if res.returncode < 0 else f"status {res.returncode}"
+        raise AudioSystemError(f"the audio system (PortAudio) failed to start ({how})")
+    return [DeviceInfo(index=i, name=n, inputs=ci, outputs=co, default_rate=r,
+                       is_default_input=di, is_default_output=do)
+            for i, n, ci, co, r, di, do in json.loads(res.stdout)]
+
+
 def resolve_device(spec: Optional[str], devices: list[DeviceInfo], *, kind: str) -> Optional[int]:
     """Index of the device named by ``spec`` (an index or a name substring); None: default.
 

@@ -88,11 +88,11 @@ def _err(message: str) -> None:
 def cmd_devices(argv: Sequence[str]) -> int:
     argparse.ArgumentParser(prog="assistant devices",
                             description="List audio input and output devices.").parse_args(argv)
-    from assistant.audio_io import list_devices
+    from assistant.audio_io import AudioSystemError, probe_devices
 
     try:
-        devices = list_devices()
-    except Exception as err:  # PortAudio could not start at all
+        devices = probe_devices()
+    except AudioSystemError as err:
         _err(f"cannot list audio devices: {err}")
         return 1
     if not devices:

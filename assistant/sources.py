@@ -185,17 +185,15 @@ class MicrophoneSource(UtteranceSource):
         self._paused = False
 
     def open(self) -> None:
-        from assistant.audio_io import (NoInputDeviceError, list_devices, open_pyaudio,
+        from assistant.audio_io import (AudioSystemError, NoInputDeviceError, probe_devices,
                                         quiet_stderr, resolve_device)
 
         cfg = self.config.input
-        pa = open_pyaudio()
         try:
-            devices = list_devices(pa)
-            has_default = any(d.is_default_input for d in devices)
-        finally:
-            with quiet_stderr():
-                pa.terminate()
+            devices = probe_devices()
+        except AudioSystemError as err:
+            raise NoInputDeviceError(str(err)) from None
+        has_default = any(d.is_default_input for d in devices)
         if not any(d.inputs > 0 for d in devices) or (cfg.device is None and not has_default):
             raise NoInputDeviceError("no input device (microphone) was found")
         index = resolve_device(cfg.device, devices, kind="input")

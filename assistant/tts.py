@@ -1,26 +1,26 @@
-"""Speaking replies: pyttsx3 (espeak-ng on Linux) or silence, chosen by :func:`make_speaker`.
+"""Speaking replies: pyttsx3's espeak-ng binding or silence, chosen by :func:`make_speaker`.
 
-pyttsx3's own ``say()`` on Linux shells out to ``aplay`` and gives no way to choose the
-output device or to know when sound starts. Instead the reply is synthesised with pyttsx3's
-``save_to_file`` into a private temporary WAV (espeak-ng synthesises a sentence in a few
-tens of milliseconds) and played with PyAudio on the chosen output device, in small chunks,
-so that the start of speech is measured and Ctrl-C / SIGTERM stop it promptly.
+pyttsx3's own ``say()`` on Linux shells out to ``aplay`` and gives no way to choose the output
+device or to know when sound starts; its ``save_to_file`` path also proved flaky here: the
+espeak driver's synthesis callback intermittently hit ``ReferenceError: weakly-referenced
+object no longer exists`` (its driver is reached through a weakref proxy), failing the turn.
+So we use pyttsx3's ctypes binding of espeak-ng (``pyttsx3.drivers._espeak``) directly, in
+``AUDIO_OUTPUT_SYNCHRONOUS`` mode with our own callback that collects the samples (a sentence
+takes a few tens of milliseconds), and play them with PyAudio on the chosen output device in
+small chunks, so that the start of speech is measured and Ctrl-C / SIGTERM stop it promptly.
 
-Prosody: pyttsx3's espeak driver exposes ``rate`` (words per minute) and ``volume``; in
-pyttsx3 2.99 it also exposes ``pitch`` (espeak-ng's 0-99 pitch parameter, set with
-``espeak_SetParameter(espeakPITCH)``). Older pyttsx3 releases have no pitch property; there
-we keep rate and volume and leave pitch at the voice's default (see ``_apply_style``).
+Prosody: espeak-ng's ``RATE`` (words per minute), ``VOLUME`` (0-200, 100 = normal; our
+0.0-1.0 maps onto 0-100 as pyttsx3 does) and ``PITCH`` (0-99, 50 = normal) parameters, the
+same ones pyttsx3's ``setProperty("rate"/"volume"/"pitch")`` set. (pyttsx3 releases before
+2.9x had no pitch property; this binding sets pitch on any of them.)
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
-import os
-import shutil
-import tempfile
+import ctypes
+import threading
 import time
-import wave
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Optional
@@ -68,66 +68,91 @@ class SilentSpeaker(Speaker):
         return Spoken(audio_seconds=0.0, synth_seconds=0.0)
 
 
+class EspeakSynth:
+    """espeak-ng through pyttsx3's ctypes binding, synchronous, samples collected in memory.
+
+    espeak-ng can be initialised only once per process, so one instance is shared.
+    """
+
+    _instance: Optional["EspeakSynth"] = None
+    _lock = threading.RLock()
+
+    def __init__(self) -> None:
+        from pyttsx3.drivers import _espeak
+
+        self._e = _espeak
+        self.sample_rate = _espeak.Initialize(_espeak.AUDIO_OUTPUT_SYNCHRONOUS, 200)
+        if self.sample_rate <= 0:
+            raise TtsError("could not initialise espeak-ng")
+        self._chunks: list[bytes] = []
+
+        def on_synth(wav, numsamples, events):
+            if numsamples > 0:
+                self._chunks.append(ctypes.string_at(wav, numsamples * 2))
+            return 0
+
+        self._callback = on_synth  # the binding keeps the ctypes wrapper alive
+        _espeak.SetSynthCallback(on_synth)
+
+    @classmethod
+    def shared(cls) -> "EspeakSynth":
+        with cls._lock:
+            if cls._instance is None:
+                cls._instance = cls()
+            return cls._instance
+
+    def set_voice(self, voice: str) -> None:
+        if self._e.SetVoiceByName(voice.encode("utf-8")) != 0:
+            raise TtsError(f"unknown espeak-ng voice {voice!r}")
+
+    def synthesize(self, text: str, style: TtsStyle) -> bytes:
+        e = self._e
+        with self._lock:
+            e.SetParameter(e.RATE, int(style.rate), 0)
+            e.SetParameter(e.VOLUME, int(round(max(0.0, min(1.0, style.volume)) * 100)), 0)
+            e.SetParameter(e.PITCH, int(max(0, min(99, style.pitch))), 0)
+            self._chunks = []
+            e.Synth(text.encode("utf-8"), flags=e.ENDPAUSE | e.CHARS_UTF8)
+            pcm = b"".join(self._chunks)
+            self._chunks = []
+        return pcm
+
+
 class Pyttsx3Speaker(Speaker):
-    """pyttsx3 synthesis, PyAudio playback."""
+    """espeak-ng synthesis (pyttsx3's binding), PyAudio playback."""
 
     name = "pyttsx3"
     chunk_frames = 1024
 
     def __init__(self, *, output_device: Optional[str] = None, voice: Optional[str] = None) -> None:
         try:
-            import pyttsx3
-
-            with contextlib.redirect_stdout(io.StringIO()):
-                self._engine = pyttsx3.init("espeak") if os.name == "posix" else pyttsx3.init()
-        except Exception as err:
+            self._synth = EspeakSynth.shared()
+        except TtsError:
+            raise
+        except Exception as err:  # missing libespeak-ng, pyttsx3 not installed ...
             raise TtsError(f"text-to-speech unavailable (pyttsx3/espeak-ng): {_one_line(err)}") from None
         if voice:
-            try:
-                self._engine.setProperty("voice", voice)
-            except Exception as err:
-                raise TtsError(f"unknown voice {voice!r}: {_one_line(err)}") from None
-        self._has_pitch = True
-        self._tmpdir = tempfile.mkdtemp(prefix="assistant-tts-")
-        os.chmod(self._tmpdir, 0o700)
-        from assistant.audio_io import list_devices, open_pyaudio, resolve_device
+            self._synth.set_voice(voice)
+        from assistant.audio_io import open_pyaudio, probe_devices, resolve_device
 
         try:
+            devices = probe_devices()  # in a child: PortAudio can abort on broken ALSA set-ups
+            if not any(d.outputs > 0 for d in devices):
+                raise TtsError("no output device was found")
+            self._device = resolve_device(output_device, devices, kind="output")
             self._pa = open_pyaudio()
-            self._device = resolve_device(output_device, list_devices(self._pa), kind="output")
         except Exception as err:
-            shutil.rmtree(self._tmpdir, ignore_errors=True)
             raise TtsError(f"no audio output: {_one_line(err)}") from None
-
-    def _apply_style(self, style: TtsStyle) -> None:
-        self._engine.setProperty("rate", int(style.rate))
-        self._engine.setProperty("volume", float(style.volume))
-        if self._has_pitch:
-            try:
-                self._engine.setProperty("pitch", int(style.pitch))
-            except (KeyError, ValueError):
-                # This pyttsx3 driver has no pitch: keep rate and volume, default pitch.
-                self._has_pitch = False
 
     def synthesize(self, text: str, style: TtsStyle) -> tuple[bytes, int]:
         """16-bit mono PCM of ``text`` and its sample rate."""
-        path = os.path.join(self._tmpdir, "reply.wav")
-        self._apply_style(style)
         try:
-            with contextlib.redirect_stdout(io.StringIO()):  # save_to_file prints a line
-                self._engine.save_to_file(text, path)
-                self._engine.runAndWait()
-            with wave.open(path, "rb") as w:
-                rate, width, channels = w.getframerate(), w.getsampwidth(), w.getnchannels()
-                pcm = w.readframes(w.getnframes())
+            pcm = self._synth.synthesize(text, style)
         except Exception as err:
             raise TtsError(f"speech synthesis failed: {_one_line(err)}") from None
-        finally:
-            with contextlib.suppress(OSError):
-                os.unlink(path)
-        if width != 2 or channels != 1 or not pcm:
+        if not pcm:
             raise TtsError("speech synthesis produced no audio")
-        return pcm, rate
+        return pcm, self._synth.sample_rate
 
     def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None) -> Spoken:
         t0 = time.perf_counter()
@@ -152,11 +177,9 @@ class Pyttsx3Speaker(Speaker):
             raise TtsError(f"audio playback failed: {_one_line(err)}") from None
         finally:
             with contextlib.suppress(Exception):
-                if interrupted:
-                    stream.abort()  # drop what is queued: stop talking now
-                else:
+                if not interrupted:
                     stream.stop_stream()  # let the last buffers play out
-                stream.close()
+                stream.close()  # on an active stream this discards what is queued: stop talking now
         return Spoken(audio_seconds=len(pcm) / 2 / rate, synth_seconds=synth)
 
     def close(self) -> None:
@@ -165,7 +188,6 @@ class Pyttsx3Speaker(Speaker):
         with quiet_stderr():
             with contextlib.suppress(Exception):
                 self._pa.terminate()
-        shutil.rmtree(self._tmpdir, ignore_errors=True)
 
 
 def _one_line(err: BaseException) -> str:
