@@ -105,14 +105,14 @@ def _summary(times: list[float]) -> dict[str, float]:
     }
 
 
-def worker_ser(files: list[Path], model: str | None, repeats: int) -> dict:
+def worker_ser(files: list[Path], model: str | None, repeats: int, jit: bool) -> dict:
     core = _pin_one_core()
     import soundfile as sf
 
     started = time.perf_counter()
     from ser_model.recognizer import EmotionRecognizer
 
-    rec = EmotionRecognizer.load(model, threads=1)
+    rec = EmotionRecognizer.load(model, threads=1, jit=jit)
     load_s = time.perf_counter() - started
     audio = [sf.read(f, dtype="float32")[0] for f in files]
     predict = _summary(_time_calls(lambda y: rec.predict(y, RATE), audio, repeats))
@@ -172,6 +172,8 @@ def _run_worker(kind: str, files_dir: Path, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--files", str(files_dir), "--repeats", str(args.repeats)]
     if args.model:
         cmd += ["--model", args.model]
+    if args.xla:
+        cmd.append("--xla")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
@@ -202,13 +204,14 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=40, help="number of 3 s clips (default 40)")
     parser.add_argument("--repeats", type=int, default=2, help="passes over the clips (default 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
+    parser.add_argument("--xla", action="store_true", help="load the recognizer with jit=True (XLA)")
     parser.add_argument("--worker", choices=["ser", "seed"], help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         files = sorted(args.files.glob("*.wav"))
-        result = worker_ser(files, args.model, args.repeats) if args.worker == "ser" else worker_seed(files, args.repeats)
+        result = worker_ser(files, args.model, args.repeats, args.xla) if args.worker == "ser" else worker_seed(files, args.repeats)
         print(json.dumps(result))
         return 0
 

@@ -5,12 +5,14 @@ Pipeline for one utterance (any sample rate)::
     ser_model.audio.prepare  ->  ser_model.audio.is_silent?  ->  NoSpeechError
     ser_model.features.frame_features (settings from the bundle)  ->  (x - mean) / std
     zero-pad/crop to the bundle's max_frames (as training does: all-zero frames are padding)
-    ->  model (one XLA-compiled tf.function with a fixed input shape)  ->  EmotionResult
+    ->  model (one tf.function traced for that fixed input shape)  ->  EmotionResult
 
 The model is called through one ``tf.function`` with a fixed input signature rather than
-``keras.Model.predict`` (which costs tens of milliseconds a call in setup alone), so there is
-no retracing, and XLA compiles it once at load time: a 3-second utterance then takes a few
-milliseconds on one CPU core, features included (``bench/ser_latency.py`` measures it).
+``keras.Model.predict`` (which costs tens of milliseconds a call in setup alone), so it is
+traced once at load time and never retraced: a 3-second utterance then takes ~5 ms on one CPU
+core, features included (``bench/ser_latency.py`` measures it). XLA compilation (``jit=True``)
+shaves another ~1.5 ms a call off the shipped CRNN but costs ~3 s more at load time, so it is
+off by default.
 """
 
 from __future__ import annotations
@@ -108,7 +110,7 @@ class EmotionRecognizer:
     ``jit`` (whether the model runs XLA-compiled). ``predict`` is thread-safe.
     """
 
-    def __init__(self, path: Path, config: dict[str, Any], model: Any, tf: Any, *, jit: bool = True) -> None:
+    def __init__(self, path: Path, config: dict[str, Any], model: Any, tf: Any, *, jit: bool = False) -> None:
         from ser_model.features import FeatureSettings
 
         self.path: Path = Path(path)
@@ -147,9 +149,9 @@ class EmotionRecognizer:
     def _compile(self, model: Any, shape: tuple[int, ...], jit: bool) -> bool:
         """Trace the model once for ``shape`` (XLA-compiled when ``jit``); returns whether XLA is used.
 
-        XLA makes the CRNN about 3x faster on CPU (~4 ms instead of ~12 ms per call) for a
-        few seconds of compilation at load time. If XLA cannot compile the model, the plain
-        graph is used and a warning is logged.
+        XLA makes the model call faster on CPU (for the CRNN at 192 frames ~3 ms instead of
+        ~4.5 ms; more for longer inputs) for ~3 s of compilation at load time. If XLA cannot
+        compile the model, the plain graph is used and a warning is logged.
         """
         tf = self._tf
         signature = [tf.TensorSpec(shape, tf.float32)]
@@ -175,8 +177,8 @@ class EmotionRecognizer:
 
         ``threads``: TensorFlow intra-op threads (default :func:`default_threads`); set once
         per process, by whichever recognizer loads first.
-        ``jit``: XLA-compile the model (default True, or ``$SER_MODEL_JIT``: 0 turns it off);
-        ~3x faster inference for a few seconds more at load time.
+        ``jit``: XLA-compile the model (default False, or ``$SER_MODEL_JIT=1``): a little
+        faster per call, ~3 s more at load time; worth it only for long batch jobs.
         Raises :class:`~ser_model.errors.BundleError` for a missing or corrupt bundle.
         """
         folder = resolve_bundle(path)
@@ -196,7 +198,7 @@ class EmotionRecognizer:
             first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise BundleError(f"{weights}: cannot load the Keras model: {first}") from err
         if jit is None:
-            jit = os.environ.get("SER_MODEL_JIT", "1").strip().lower() not in ("0", "false", "no", "off")
+            jit = os.environ.get("SER_MODEL_JIT", "0").strip().lower() in ("1", "true", "yes", "on")
         return cls(folder, config, model, tf, jit=bool(jit))
 
     def _check_model_shape(self, model: Any, shape: tuple[int | None, ...]) -> None:

@@ -23,7 +23,7 @@ EVALUATE_KEYS = {
 
 
 def run(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
-    full_env = {**os.environ, "SER_MODEL_JIT": "0", **(env or {})}
+    full_env = {**os.environ, **(env or {})}
     return subprocess.run(
         [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False
     )

@@ -237,3 +237,12 @@ def test_unsafe_lambda_model_refused(tmp_path: Path) -> None:
     unsafe = save_bundle(tmp_path / "unsafe-v1", model=model, config=config, metrics={}, card="#")
     with pytest.raises(BundleError, match="cannot load the Keras model"):
         EmotionRecognizer.load(unsafe)
+
+
+def test_xla_compiled_model_gives_the_same_probs(rec: EmotionRecognizer, bundle: Path) -> None:
+    assert rec.jit is False  # the default
+    xla = EmotionRecognizer.load(bundle, jit=True)
+    assert xla.jit is True
+    y = voiced(3.0, 16000, seed=5)
+    a, b = rec.predict(y, 16000).probs, xla.predict(y, 16000).probs
+    assert max(abs(a[k] - b[k]) for k in LABELS) < 1e-4
