@@ -137,6 +137,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from ser_model.errors import NoSpeechError
     from ser_model.recognizer import EmotionRecognizer
 
+    if args.hop is not None and args.window is None:
+        raise CliError("--hop needs --window")
     recognizer = EmotionRecognizer.load(args.model)
     failed = 0
     for file in args.files:
