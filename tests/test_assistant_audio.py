@@ -118,7 +118,8 @@ def test_mic_end_to_end_with_real_model(pulse, datasets, tmp_path):
 
 
 def test_sigterm_mid_listen_exits_cleanly_with_summary(pulse, tmp_path):
-    proc = start_assistant(pulse, tmp_path / "logs", "--no-speak")
+    # the microphone chosen by a name substring (PortAudio's ALSA "pulse" device)
+    proc = start_assistant(pulse, tmp_path / "logs", "--no-speak", "--device", "puls")
     try:
         wait_for_line(proc, "[listening]")
         proc.terminate()
@@ -147,6 +148,27 @@ def test_no_microphone_gives_one_line_and_exit_3(tmp_path):
     assert "no input device" in errs[0] and "--input FILE" in errs[0] and "--text" in errs[0]
     assert "Traceback" not in res.stderr
     assert not (tmp_path / "logs").exists() or not any((tmp_path / "logs").iterdir())
+
+
+def test_unknown_device_is_a_one_line_error(pulse, tmp_path):
+    res = run_cli("--device", "no-such-mic", "--log-dir", str(tmp_path), env=pulse.env)
+    assert res.returncode == 1
+    assert res.stderr.strip().count("\n") == 0 and "no-such-mic" in res.stderr
+    assert "assistant devices" in res.stderr
+
+
+def test_save_audio_keeps_private_wav(pulse, datasets, tmp_path):
+    import stat
+
+    wav = sorted((datasets / "ravdess" / "Actor_02").glob("*.flac"))[3]
+    res = run_cli("--input", str(wav), "--no-speak", "--save-audio", "--log-dir", str(tmp_path))
+    assert res.returncode == 0, res.stderr
+    (turn,) = [l for l in read_log(tmp_path) if l["type"] == "turn"]
+    saved = Path(turn["audio_file"])
+    assert saved.parent == tmp_path and saved.stat().st_size > 16000
+    assert stat.S_IMODE(saved.stat().st_mode) == 0o600
+    res = run_cli("--input", str(wav), "--no-speak", "--log-dir", str(tmp_path / "b"))
+    assert not list((tmp_path / "b").glob("*.wav"))  # audio is not kept by default
 
 
 def test_devices_lists_virtual_devices(pulse):
