@@ -120,8 +120,11 @@ class Session:
         return None
 
     # -- one turn ----------------------------------------------------------------------
-    def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, float, float]:
-        """STT and emotion at the same time, on two threads. Returns (transcript, emotion, stt_ms, ser_ms)."""
+    def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, float, float, Optional[str]]:
+        """STT and emotion at the same time, on two threads.
+
+        Returns (transcript, emotion, stt_ms, ser_ms, why there is no emotion).
+        """
         assert self._pool is not None and self.transcriber is not None
         transcriber = self.transcriber
 
@@ -136,7 +139,7 @@ class Session:
         def ser():
             rec = self.recognizer
             if rec is None or not rec.wait():
-                return None, 0.0, rec.error if rec else None
+                return None, 0.0, (rec.error if rec else None) or "emotion model unavailable"
             t0 = time.perf_counter()
             try:
                 result = rec.predict(utt.samples, utt.sample_rate)
@@ -152,16 +155,20 @@ class Session:
         if ser_error and ser_error != self._last_ser_error:
             self.ui.notice(ser_error + " - replies will follow your words only")
             self._last_ser_error = ser_error
-        return transcript, emotion, stt_ms, ser_ms
+        note = None
+        if emotion is None:
+            note = ("model unavailable" if ser_error and "unavailable" in ser_error
+                    else ser_error or "no speech detected")
+        return transcript, emotion, stt_ms, ser_ms, note
 
     def _turn(self, utt: Utterance, sink) -> Turn:
         ui = self.ui
         ui.state("thinking")
         if utt.source == "text":
             transcript = Transcript(text=utt.text or "", engine="text")
-            emotion, stt_ms, ser_ms = None, 0.0, 0.0
+            emotion, stt_ms, ser_ms, note = None, 0.0, 0.0, "text"
         else:
-            transcript, emotion, stt_ms, ser_ms = self._analyse(utt, sink)
+            transcript, emotion, stt_ms, ser_ms, note = self._analyse(utt, sink)
         threshold = self.config.emotion.min_confidence
         uncertain = emotion is None or float(emotion.confidence) < threshold
         t0 = time.perf_counter()
@@ -174,7 +181,7 @@ class Session:
         def build(total_ms: float) -> Turn:
             return Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
                         emotion=emotion, uncertain=uncertain, reply=reply,
-                        latency_ms={**latency, "total": total_ms})
+                        latency_ms={**latency, "total": total_ms}, emotion_note=note)
 
         shown: dict[str, Turn] = {}
 

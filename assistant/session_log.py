@@ -74,6 +74,8 @@ def turn_record(turn: Turn, *, extra: Optional[Mapping[str, Any]] = None) -> dic
                           "pitch": turn.reply.tts_style.pitch}},
         "latency_ms": {k: round(float(v), 1) for k, v in turn.latency_ms.items()},
     }
+    if turn.emotion_note:
+        record["emotion_note"] = turn.emotion_note
     if extra:
         record.update(extra)
     return record

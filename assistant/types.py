@@ -94,3 +94,5 @@ class Turn:
     reply: Reply
     latency_ms: Mapping[str, float]
     """Per-stage latency: ``stt``, ``ser``, ``reply``, ``total``."""
+    emotion_note: Optional[str] = None
+    """Why ``emotion`` is None (``text``, ``no speech detected``, ``model unavailable``, an error)."""

@@ -30,7 +30,7 @@ def _timings(latency: Mapping[str, float]) -> str:
 
 def _emotion_line(turn: Turn) -> str:
     if turn.emotion is None:
-        return "emotion: none" + (" (text)" if turn.utterance.source == "text" else " (no speech detected)")
+        return f"emotion: none ({turn.emotion_note or 'no speech detected'})"
     flag = " (uncertain)" if turn.uncertain else ""
     return f"emotion: {turn.emotion.label} {turn.emotion.confidence:.2f}{flag}"
 
@@ -117,6 +117,7 @@ class RichUI:
         self._state = "starting"
         self._detail = ""
         self._level = 0.0
+        self._level_seen = False  # no meter in text or file mode
         self._live = None
         self._lock = threading.Lock()
 
@@ -130,7 +131,7 @@ class RichUI:
         text.append(f"● {self._state}", style=f"bold {colours.get(self._state, 'white')}")
         if self._detail:
             text.append(f"  {self._detail}", style="dim")
-        if self._state in ("listening", "calibrating"):
+        if self._level_seen and self._state in ("listening", "calibrating"):
             # level in dBFS, drawn from -60 dB to 0 dB
             import math
 
@@ -188,6 +189,7 @@ class RichUI:
 
     def level(self, rms: float) -> None:
         self._level = rms
+        self._level_seen = True
 
     def turn(self, turn: Turn) -> None:
         self.console.print(self.render_turn(turn))

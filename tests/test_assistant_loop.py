@@ -155,6 +155,7 @@ def test_missing_model_goes_on_without_emotion(tmp_path, datasets, monkeypatch):
     assert loop.run(cfg, PlainUI(out=io.StringIO(), err=err)) == 0
     turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
     assert len(turns) == 2 and all(t["emotion"] is None and t["uncertain"] for t in turns)
+    assert all(t["emotion_note"] == "model unavailable" for t in turns)
     assert err.getvalue().count("emotion model unavailable") == 1  # said once, not per turn
 
 
