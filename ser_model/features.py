@@ -151,10 +151,9 @@ def _check_samples(y: np.ndarray) -> np.ndarray:
 
 
 def _frames(y: np.ndarray, n_fft: int, hop: int) -> np.ndarray:
-    """Centred frames (reflect-padded like librosa), shape (n_frames, n_fft)."""
+    """Centred frames (zero-padded by n_fft // 2 at both ends, like librosa >= 0.10), shape (n_frames, n_fft)."""
     pad = n_fft // 2
-    mode = "reflect" if y.size > pad else "constant"
-    yp = np.pad(y, (pad, pad), mode=mode)
+    yp = np.pad(y, (pad, pad))
     n_frames = 1 + (yp.size - n_fft) // hop
     return np.lib.stride_tricks.sliding_window_view(yp, n_fft)[::hop][:n_frames]
 

@@ -42,6 +42,8 @@ class ModelSettings:
     """SpecAugment: longest frame span masked."""
     l2: float = 1e-4
     """L2 weight decay on conv/dense kernels."""
+    block_convs: int = 2
+    """crnn: Conv1D layers per residual block (1 or 2)."""
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -127,13 +129,13 @@ def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
                         name="spec_augment")(x)
     for i, c in enumerate(settings.channels):
         shortcut = keras.layers.Conv1D(c, 1, use_bias=False, kernel_regularizer=reg, name=f"b{i}_proj")(x)
-        y = keras.layers.Conv1D(c, settings.kernel_size, padding="same", use_bias=False,
-                                kernel_regularizer=reg, name=f"b{i}_conv1")(x)
-        y = keras.layers.BatchNormalization(name=f"b{i}_bn1")(y)
-        y = keras.layers.Activation("relu")(y)
-        y = keras.layers.Conv1D(c, 3, padding="same", use_bias=False, kernel_regularizer=reg,
-                                name=f"b{i}_conv2")(y)
-        y = keras.layers.BatchNormalization(name=f"b{i}_bn2")(y)
+        y = x
+        for j in range(settings.block_convs):
+            if j:
+                y = keras.layers.Activation("relu")(y)
+            y = keras.layers.Conv1D(c, settings.kernel_size if j == 0 else 3, padding="same", use_bias=False,
+                                    kernel_regularizer=reg, name=f"b{i}_conv{j + 1}")(y)
+            y = keras.layers.BatchNormalization(name=f"b{i}_bn{j + 1}")(y)
         x = keras.layers.Activation("relu")(keras.layers.Add()([shortcut, y]))
         x = keras.layers.MaxPooling1D(2, padding="same", name=f"b{i}_pool")(x)
         mask = keras.layers.MaxPooling1D(2, padding="same", name=f"b{i}_mask_pool")(mask)

@@ -1,0 +1,255 @@
+"""``ser-model compare --data DIR``: every model on the same speaker-independent folds.
+
+Protocol: RAVDESS actors are split into folds in order (actors 01-20 in 5 folds: fold k tests
+actors 4k+1..4k+4); each fold trains on all other RAVDESS actors plus every TESS clip and tests
+on its held-out actors only. Neural models early-stop on two validation actors taken from the
+training actors; classical ones tune their grids with GroupKFold by speaker inside the
+training clips. Augmented copies exist only for training clips' use. Writes ``results.json``,
+``results.md`` and the plots (confusion matrix of the best model over all folds, training
+curves, per-class F1) into ``--out``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import sys
+import time
+import warnings
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from ser_model.baselines import BASELINES
+from ser_model.errors import ParameterError, SerError
+from ser_model.labels import LABELS
+from ser_model.neural import ARCHITECTURES, ModelSettings
+
+MODELS: tuple[str, ...] = (*ARCHITECTURES, *BASELINES)
+DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "ser-crnn.toml"
+PROTOCOL = ("speaker-independent: RAVDESS actors split into folds in order (01-20: fold k tests actors "
+            "4k+1..4k+4), all TESS clips in every training fold; test actors never seen in training or tuning")
+
+
+def model_settings_for(name: str, best: ModelSettings) -> ModelSettings:
+    """Settings of neural model ``name``: the seed designs as published, ours from the config."""
+    if name == "lstm":
+        return ModelSettings(architecture="lstm", rnn_units=64, dropout=0.3)
+    if name == "cnn1d":
+        return ModelSettings(architecture="cnn1d", channels=(64, 64, 128, 128), kernel_size=5, dropout=0.3)
+    if name == best.architecture:
+        return best
+    return replace(best, architecture=name)
+
+
+def make_folds(speakers: np.ndarray, n_folds: int) -> list[list[str]]:
+    """RAVDESS test-speaker groups: sorted actors split into ``n_folds`` consecutive groups."""
+    actors = sorted({s for s in speakers.tolist() if s.startswith("ravdess:")})
+    if len(actors) < 2:
+        raise ParameterError(f"need RAVDESS clips of at least 2 actors for speaker-independent folds, got {len(actors)}")
+    n = min(n_folds, len(actors))
+    return [list(g) for g in np.array_split(np.array(actors), n)]
+
+
+def _scores(y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+    from sklearn.metrics import accuracy_score, balanced_accuracy_score, f1_score
+
+    present = sorted(set(y_true.tolist()))
+    with warnings.catch_warnings():  # a fold's predictions may name classes its speakers lack
+        warnings.filterwarnings("ignore", message="y_pred contains classes not in y_true")
+        uar = balanced_accuracy_score(y_true, y_pred)
+    return {"uar": float(uar), "accuracy": float(accuracy_score(y_true, y_pred)),
+            "macro_f1": float(f1_score(y_true, y_pred, labels=present, average="macro", zero_division=0))}
+
+
+def _summary(fold_scores: list[dict], y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, Any]:
+    from sklearn.metrics import confusion_matrix, f1_score
+
+    out: dict[str, Any] = {}
+    for m in ("uar", "accuracy", "macro_f1"):
+        vals = [f[m] for f in fold_scores]
+        out[m] = {"mean": float(np.mean(vals)), "std": float(np.std(vals)), "folds": [round(v, 4) for v in vals]}
+    out["per_class_f1"] = [float(v) for v in f1_score(y_true, y_pred, labels=range(len(LABELS)), average=None,
+                                                      zero_division=0)]
+    out["confusion"] = confusion_matrix(y_true, y_pred, labels=range(len(LABELS))).tolist()
+    return out
+
+
+def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", models: Sequence[str] = MODELS,
+                config_path: str | Path | None = None, quick: bool = False, n_folds: int = 5,
+                epochs: int | None = None, cache_dir: str | Path | None = None, progress: bool = True,
+                command: str | None = None) -> dict:
+    """Run the comparison and write results.json, results.md and the PNG plots into ``out_dir``.
+
+    ``quick``: 2 folds, 2 epochs, no augmented copies, at most 12 clips per speaker (tests).
+    Returns the results dict that was written to results.json.
+    """
+    from ser_model.baselines import fit_baseline
+    from ser_model.dataset import default_cache_dir, extract_pooled
+    from ser_model.plots import plot_confusion, plot_per_class_f1, plot_training_curves
+    from ser_model.train import (_progress_bar, build_feature_bank, load_config, predict_frames, select_clips,
+                                 validation_speakers)
+
+    unknown = [m for m in models if m not in MODELS]
+    if unknown or not models:
+        raise ParameterError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODELS)}")
+    cfg = load_config(config_path or DEFAULT_CONFIG)
+    if quick:
+        cfg = replace(cfg, data=replace(cfg.data, limit_per_speaker=cfg.data.limit_per_speaker or 12),
+                      train=replace(cfg.train, epochs=2, augment_copies=0, val_speakers=1))
+        n_folds = min(n_folds, 2)
+    if epochs is not None:
+        cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
+    cache = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    t_start = time.perf_counter()
+    clips = select_clips(cfg.data, data_dir)
+    neural = [m for m in models if m in ARCHITECTURES]
+    classical = [m for m in models if m in BASELINES]
+    bank = build_feature_bank(clips, cfg, cache_dir=cache, progress=progress) if neural else None
+    pooled = extract_pooled(clips, settings=cfg.features, cache_dir=cache, progress=progress) if classical else None
+    from ser_model.dataset import labels_of, speakers_of
+
+    labels, speakers = labels_of(clips), speakers_of(clips)
+    folds = make_folds(speakers, n_folds)
+    results: dict[str, Any] = {}
+    histories: dict[str, list] = {m: [] for m in neural}
+    preds = {m: ([], [], []) for m in models}
+    timing = {m: 0.0 for m in models}
+    params: dict[str, int] = {}
+    with _progress_bar(progress) as bar:
+        overall = bar.add_task("compare: folds x models", total=len(folds) * len(models))
+        for k, test_spk in enumerate(folds):
+            is_test = np.isin(speakers, test_spk)
+            test_idx = np.where(is_test)[0]
+            train_all = np.where(~is_test)[0]
+            for name in models:
+                t0 = time.perf_counter()
+                if name in ARCHITECTURES:
+                    from ser_model.train import fit_neural
+
+                    val_spk = validation_speakers(speakers[train_all], cfg.train.val_speakers, cfg.train.seed + k)
+                    is_val = np.isin(speakers, val_spk)
+                    tr, va = train_all[~is_val[train_all]], train_all[is_val[train_all]]
+                    fit = fit_neural(bank, tr, va, cfg, model_settings=model_settings_for(name, cfg.model),
+                                     progress=bar, description=f"fold {k} {name}")
+                    prob = predict_frames(fit.model, bank.clean, test_idx, fit.mean, fit.std, cfg.train.max_frames)
+                    pred = prob.argmax(1)
+                    histories[name].append(fit.history)
+                    params[name] = int(fit.model.count_params())
+                    import keras
+
+                    keras.backend.clear_session()
+                else:
+                    est = fit_baseline(name, pooled[train_all], labels[train_all], speakers[train_all],
+                                       seed=cfg.train.seed)
+                    pred = est.predict(pooled[test_idx])
+                timing[name] += time.perf_counter() - t0
+                preds[name][0].append(labels[test_idx])
+                preds[name][1].append(np.asarray(pred))
+                preds[name][2].append(_scores(labels[test_idx], np.asarray(pred)))
+                bar.advance(overall)
+    for name in models:
+        y_true, y_pred = np.concatenate(preds[name][0]), np.concatenate(preds[name][1])
+        results[name] = {**_summary(preds[name][2], y_true, y_pred), "seconds": round(timing[name], 1)}
+        if name in params:
+            results[name]["params"] = params[name]
+    best = max(results, key=lambda m: results[m]["uar"]["mean"])
+    out = {
+        "protocol": PROTOCOL,
+        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "command": command or "ser-model compare",
+        "quick": quick,
+        "labels": list(LABELS),
+        "folds": folds,
+        "n_clips": int(len(clips)),
+        "config": cfg.to_dict(),
+        "wall_seconds": round(time.perf_counter() - t_start, 1),
+        "best": best,
+        "models": results,
+        "histories": histories,
+    }
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    (out_dir / "results.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
+    (out_dir / "results.md").write_text(results_markdown(out), encoding="utf-8")
+    plot_confusion(np.array(results[best]["confusion"]), out_dir / "confusion_best.png",
+                   title=f"{best}: held-out speakers, all folds (row-normalised)")
+    if any(histories.values()):
+        plot_training_curves(histories, out_dir / "training_curves.png")
+    plot_per_class_f1({m: results[m]["per_class_f1"] for m in models}, out_dir / "per_class_f1.png")
+    return out
+
+
+def results_markdown(res: dict) -> str:
+    """The results table (mean ± std over folds) as Markdown."""
+    models = sorted(res["models"], key=lambda m: -res["models"][m]["uar"]["mean"])
+    lines = [
+        "# Speaker-independent comparison" + (" (QUICK MODE: not real results)" if res.get("quick") else ""), "",
+        f"Protocol: {res['protocol']}.", "",
+        f"Folds (test speakers): " + "; ".join(f"{k}: {', '.join(s.split(':')[1] for s in f)}"
+                                               for k, f in enumerate(res["folds"])) + ".", "",
+        f"{res['n_clips']} clips. Command: `{res['command']}` ({res['wall_seconds'] / 60:.1f} min wall).", "",
+        "| model | UAR | accuracy | macro-F1 | params | train+test s |", "|---|---|---|---|---|---|",
+    ]
+    for m in models:
+        r = res["models"][m]
+        cell = lambda k: f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}"  # noqa: E731
+        lines.append(f"| {m}{' (best)' if m == res['best'] else ''} | {cell('uar')} | {cell('accuracy')} | "
+                     f"{cell('macro_f1')} | {r.get('params', '—')} | {r['seconds']:.0f} |")
+    lines += ["", "UAR = unweighted average recall (balanced accuracy). Std is over folds.", "",
+              "Per-class F1 (all folds' predictions pooled):", "",
+              "| model | " + " | ".join(res["labels"]) + " |", "|---|" + "---|" * len(res["labels"])]
+    for m in models:
+        lines.append(f"| {m} | " + " | ".join(f"{v:.2f}" for v in res["models"][m]["per_class_f1"]) + " |")
+    lines += ["", "![confusion](confusion_best.png)", "", "![per-class F1](per_class_f1.png)", ""]
+    if any(res.get("histories", {}).values()):
+        lines += ["![training curves](training_curves.png)", ""]
+    return "\n".join(lines)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Arguments of ``ser-model compare``."""
+    parser.add_argument("--data", dest="data_dir", required=True, help="corpora folder (e.g. ../shared/datasets)")
+    parser.add_argument("--out", dest="out_dir", default="docs/results", help="output folder (default docs/results)")
+    parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
+                        help=f"models to compare (default all: {' '.join(MODELS)})")
+    parser.add_argument("--config", default=None, help="training TOML for the neural recipe (default: shipped ser-crnn)")
+    parser.add_argument("--quick", action="store_true", help="2 folds, 2 epochs, few clips: a smoke test, not results")
+    parser.add_argument("--folds", type=int, default=5, help="number of speaker folds (default 5)")
+    parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
+    parser.add_argument("--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)")
+    parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Run ``ser-model compare`` from parsed arguments; one line and status 2 on bad input."""
+    argv = sys.argv[1:]
+    if argv and argv[0] == "compare":
+        argv = argv[1:]
+    command = "ser-model compare " + " ".join(shlex.quote(a) for a in argv)
+    try:
+        if args.folds < 2:
+            raise ParameterError(f"--folds must be >= 2, got {args.folds}")
+        res = run_compare(args.data_dir, out_dir=args.out_dir, models=args.models, config_path=args.config,
+                          quick=args.quick, n_folds=args.folds, epochs=args.epochs, cache_dir=args.cache_dir,
+                          progress=not args.no_progress, command=command)
+    except (SerError, FileNotFoundError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(results_markdown(res).split("\n\nUAR =")[0])
+    print(f"wrote {Path(args.out_dir) / 'results.md'}")
+    return 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="ser-model compare", description=__doc__.splitlines()[0])
+    add_arguments(parser)
+    return run(parser.parse_args(argv))
+
+
+if __name__ == "__main__":  # pragma: no cover
+    raise SystemExit(main())
