@@ -75,16 +75,33 @@ from pocketsphinx import Decoder
 d = Decoder(logfn=os.devnull, fwdflat=False, bestpath=False)
 inp, out = sys.stdin.buffer, sys.stdout.buffer
 out.write(b"ready\n"); out.flush()
+failed = None
 while True:
-    head = inp.read(4)
-    if len(head) < 4:
+    head = inp.read(5)
+    if len(head) < 5:
         break
-    pcm = inp.read(struct.unpack("<I", head)[0])
+    op, n = head[:1], struct.unpack("<I", head[1:])[0]
+    pcm = inp.read(n) if n else b""
     try:
-        d.start_utt(); d.process_raw(pcm, full_utt=True); d.end_utt()
+        if op == b"S":
+            failed = None
+            d.start_utt()
+            continue
+        if op == b"C":
+            if failed is None:
+                d.process_raw(pcm, full_utt=False)
+            continue
+        if op == b"F":
+            d.start_utt(); d.process_raw(pcm, full_utt=True)
+        if failed is not None:
+            raise RuntimeError(failed)
+        d.end_utt()
         hyp = d.hyp()
         res = {"text": hyp.hypstr.strip() if hyp is not None else ""}
     except Exception as err:
+        if op in (b"S", b"C"):
+            failed = str(err) or type(err).__name__
+            continue
         res = {"error": str(err) or type(err).__name__}
     out.write((json.dumps(res) + "\n").encode()); out.flush()
 """
@@ -107,19 +124,27 @@ class _SphinxProcess:
         if self._proc.stdout.readline() != b"ready\n":
             self.close()
             raise SttError("sphinx worker failed to start")
-        self._lock = threading.Lock()
+        self.lock = threading.Lock()
+        """Held for one whole utterance (S..E or F)."""
 
-    def decode(self, pcm: bytes) -> str:
-        import json
+    def send(self, op: bytes, pcm: bytes = b"") -> None:
+        """Queue an operation: S (start), C (chunk), E (end), F (whole utterance)."""
         import struct
 
-        with self._lock:
-            try:
-                self._proc.stdin.write(struct.pack("<I", len(pcm)) + pcm)
-                self._proc.stdin.flush()
-                line = self._proc.stdout.readline()
-            except (BrokenPipeError, OSError) as err:
-                raise SttError(f"sphinx worker died: {err}") from None
+        try:
+            self._proc.stdin.write(op + struct.pack("<I", len(pcm)) + pcm)
+            self._proc.stdin.flush()
+        except (BrokenPipeError, OSError, ValueError) as err:
+            raise SttError(f"sphinx worker died: {err}") from None
+
+    def result(self) -> str:
+        """The transcript after an E or F operation."""
+        import json
+
+        try:
+            line = self._proc.stdout.readline()
+        except (OSError, ValueError) as err:
+            raise SttError(f"sphinx worker died: {err}") from None
         if not line:
             raise SttError("sphinx worker died")
         res = json.loads(line)
@@ -167,9 +192,10 @@ class SphinxTranscriber(Transcriber):
     def _decode(self, pcm: bytes) -> str:
         if self._use_process:
             try:
-                if self._worker is None or not self._worker.alive:
-                    self._worker = _SphinxProcess()
-                return self._worker.decode(pcm)
+                worker = self.worker()
+                with worker.lock:
+                    worker.send(b"F", pcm)
+                    return worker.result()
             except SttError:
                 self._use_process = False  # decode here from now on (slower next to SER, but works)
         with self._lock:
@@ -190,7 +216,18 @@ class SphinxTranscriber(Transcriber):
             raise SttError(f"sphinx failed: {err}") from None
         return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
 
+    def worker(self) -> "_SphinxProcess":
+        """The child-process decoder, (re)started when needed."""
+        if self._worker is None or not self._worker.alive:
+            self._worker = _SphinxProcess()
+        return self._worker
+
     def start_stream(self) -> Optional[StreamingTranscription]:
+        if self._use_process:
+            try:
+                return _SphinxProcessStream(self.worker())
+            except SttError:
+                self._use_process = False
         return _SphinxStream(self)
 
     def close(self) -> None:
@@ -244,6 +281,54 @@ class _SphinxStream(StreamingTranscription):
     def cancel(self) -> None:
         self._cancelled = True
         self._queue.put(self._END)
+
+
+class _SphinxProcessStream(StreamingTranscription):
+    """Streams chunks to the child-process decoder while the user speaks."""
+
+    def __init__(self, worker: "_SphinxProcess") -> None:
+        self._worker = worker
+        worker.lock.acquire()
+        self._open = True
+        try:
+            worker.send(b"S")
+        except SttError:
+            self._release()
+            raise
+
+    def _release(self) -> None:
+        if self._open:
+            self._open = False
+            self._worker.lock.release()
+
+    def feed(self, pcm16: bytes) -> None:
+        if self._open and not getattr(self, "_failed", False):
+            try:
+                self._worker.send(b"C", pcm16)
+            except SttError:
+                self._failed = True  # finish() raises; the loop decodes the whole utterance instead
+
+    def finish(self) -> Transcript:
+        t0 = time.perf_counter()
+        if getattr(self, "_failed", False):
+            self._release()
+            raise SttError("sphinx worker died while streaming")
+        try:
+            self._worker.send(b"E")
+            text = self._worker.result()
+        finally:
+            self._release()
+        return Transcript(text=text, engine="sphinx", seconds=time.perf_counter() - t0)
+
+    def cancel(self) -> None:
+        if self._open:
+            try:
+                self._worker.send(b"E")
+                self._worker.result()
+            except SttError:
+                pass
+            finally:
+                self._release()
 
 
 class WhisperTranscriber(Transcriber):

@@ -168,10 +168,13 @@ class Pyttsx3Speaker(Speaker):
             raise TtsError(f"cannot open the audio output: {_one_line(err)}") from None
         step = self.chunk_frames * 2
         interrupted = True
+        from assistant.audio_io import quiet_stderr
+
         try:
             on_start()
-            for i in range(0, len(pcm), step):
-                stream.write(pcm[i:i + step])
+            with quiet_stderr():  # ALSA prints "underrun occurred" on a busy machine
+                for i in range(0, len(pcm), step):
+                    stream.write(pcm[i:i + step])
             interrupted = False
         except OSError as err:
             raise TtsError(f"audio playback failed: {_one_line(err)}") from None
