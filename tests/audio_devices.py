@@ -53,7 +53,7 @@ class SpeakerRecording:
         self.sample_rate = sample_rate
         self._proc = subprocess.Popen(
             ["pacat", "--record", "-d", SPEAKER_SOURCE, "--format=float32le",
-             f"--rate={sample_rate}", "--channels=1", "--latency-msec=20"],
+             f"--rate={sample_rate}", "--channels=1", "--latency-msec=100"],
             stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env,
         )
         self._chunks: list[bytes] = []
@@ -180,7 +180,7 @@ class PulseRig:
         samples, sr = _as_mono_float32(path_or_samples, sample_rate)
         proc = subprocess.Popen(
             ["pacat", "--playback", "-d", MIC_SINK, "--format=float32le", f"--rate={sr}",
-             "--channels=1", "--latency-msec=30"],
+             "--channels=1", "--latency-msec=200"],
             stdin=subprocess.PIPE, stderr=subprocess.DEVNULL, env=self.env,
         )
         assert proc.stdin is not None

@@ -37,6 +37,25 @@ def _aligned_correlation(captured: np.ndarray, reference: np.ndarray) -> tuple[f
     return float(np.corrcoef(segment, reference)[0, 1]), lag
 
 
+def _windows_found(captured: np.ndarray, reference: np.ndarray, *, window: int = SR // 4) -> float:
+    """Fraction of the reference's voiced 250 ms windows found sample for sample (r > 0.95)
+    somewhere in ``captured``, in playback order.
+
+    Robust to the odd dropped buffer of a loaded machine, unlike one global correlation,
+    yet a different, garbled, resampled or silent capture finds almost none.
+    """
+    starts = [s for s in range(0, len(reference) - window, window)
+              if np.sqrt(np.mean(reference[s : s + window] ** 2)) > 0.01]
+    assert starts, "reference has no voiced windows"
+    found, last_lag = 0, 0
+    for s in starts:
+        r, lag = _aligned_correlation(captured[last_lag:], reference[s : s + window])
+        if r > 0.95:
+            found += 1
+            last_lag += lag
+    return found / len(starts)
+
+
 @pytest.mark.audio
 def test_played_audio_is_captured_back_through_pyaudio(pulse, play_into_mic, datasets):
     """What a test plays into the virtual microphone is what PyAudio records from it."""
@@ -59,10 +78,8 @@ def test_played_audio_is_captured_back_through_pyaudio(pulse, play_into_mic, dat
     finally:
         pa.terminate()
     captured = np.frombuffer(b"".join(chunks), dtype=np.int16).astype(np.float32) / 32768.0
-    # The clip's first and last half second are near-silence that a capture which wakes up
-    # with the playback may miss; its speech must be there sample for sample.
-    corr, _ = _aligned_correlation(captured, speech[SR // 2 : -SR // 2])
-    assert corr > 0.95, f"captured audio does not match what was played (r={corr:.3f})"
+    found = _windows_found(captured, speech)
+    assert found >= 0.8, f"only {found:.0%} of the played speech was captured sample for sample"
 
 
 @pytest.mark.audio
@@ -81,8 +98,8 @@ def test_virtual_speaker_records_what_pyaudio_plays(pulse, record_speaker, datas
         finally:
             pa.terminate()
         heard = rec.stop()
-    corr, _ = _aligned_correlation(heard, speech[SR // 2 : -SR // 2])
-    assert corr > 0.95, f"the virtual speaker did not hear what was played (r={corr:.3f})"
+    found = _windows_found(heard, speech)
+    assert found >= 0.8, f"only {found:.0%} of the played speech reached the virtual speaker"
 
 
 def test_pulse_rig_is_private_and_stopped(tmp_path):
