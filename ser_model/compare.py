@@ -151,6 +151,9 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
                 preds[name][0].append(labels[test_idx])
                 preds[name][1].append(np.asarray(pred))
                 preds[name][2].append(_scores(labels[test_idx], np.asarray(pred)))
+                sc = preds[name][2][-1]
+                bar.console.print(f"fold {k} ({', '.join(test_spk)}) {name}: UAR {sc['uar']:.3f} "
+                                  f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f} [{time.perf_counter() - t0:.0f} s]")
                 bar.advance(overall)
     for name in models:
         y_true, y_pred = np.concatenate(preds[name][0]), np.concatenate(preds[name][1])

@@ -108,7 +108,8 @@ def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = 
     data_dir = Path(data_dir)
     if not data_dir.exists():
         raise SerError(f"no such folder: {data_dir}")
-    clips = [c for c in scan(data_dir).clips if c.corpus in ("ravdess", "tess")]
+    roots = [data_dir / c for c in ("ravdess", "tess") if (data_dir / c).is_dir()] or [data_dir]
+    clips = [c for r in roots for c in scan(r).clips if c.corpus in ("ravdess", "tess")]
     if actor is not None:
         clips = [c for c in clips if c.speaker == f"ravdess:{actor:02d}"]
     chosen = {}
@@ -139,7 +140,7 @@ def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = 
     out = Path(out)
     path = out if out.suffix.lower() == ".png" else out / "examples.png"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
+    fig.savefig(path, dpi=72)
     plt.close(fig)
     return path
 

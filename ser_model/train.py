@@ -59,6 +59,9 @@ class TrainSettings:
     """Most epochs; early stopping may end sooner."""
     patience: int = 8
     """Stop after this many epochs without a better validation UAR."""
+    keep: str = "best"
+    """Weights to keep: 'best' (highest validation-speaker UAR) or 'last' (end of the cosine
+    schedule, or where early stopping ended it; less noisy than a max over few speakers)."""
     batch_size: int = 32
     """Mini-batch size."""
     learning_rate: float = 2e-3
@@ -75,6 +78,8 @@ class TrainSettings:
     """Frames per model input (crop/zero-pad); 192 x 16 ms = 3.1 s."""
     augment_copies: int = 2
     """Augmented copies of each training clip; each epoch uses one random version per clip."""
+    tess_fraction: float = 1.0
+    """Fraction of the TESS training clips drawn (anew) each epoch; RAVDESS clips are always all used."""
     val_speakers: int = 2
     """RAVDESS training actors (half male, half female) held out for early stopping."""
     threads: int = 2
@@ -249,7 +254,9 @@ class FitResult:
     std: np.ndarray
     history: list[dict]
     best_epoch: int
+    """The epoch whose weights were kept (1-based)."""
     val_uar: float | None
+    """Validation-speaker UAR of the kept weights (None without validation speakers)."""
     seconds: float
 
 
@@ -272,11 +279,16 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
 
     ts = cfg.train
     ms = model_settings or cfg.model
+    if ts.keep not in ("best", "last"):
+        raise ParameterError(f"[train] keep must be 'best' or 'last', got {ts.keep!r}")
     n_epochs = epochs if epochs is not None else ts.epochs
     t0 = time.perf_counter()
     mean, std = fit_normalization(bank.clean, train_idx)
     versions = [bank.clean, *bank.augmented]
     labels = bank.labels
+    is_tess = np.char.startswith(bank.speakers.astype(str), "tess:")
+    if not 0.0 < ts.tess_fraction <= 1.0:
+        raise ParameterError(f"tess_fraction must be in (0, 1], got {ts.tess_fraction}")
     keras.utils.set_random_seed(ts.seed)
     rng = np.random.default_rng(ts.seed)
 
@@ -286,7 +298,12 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
             self.on_epoch_end()
 
         def on_epoch_end(self):
-            self.order = rng.permutation(train_idx)
+            idx = train_idx
+            if ts.tess_fraction < 1.0:
+                tess = idx[is_tess[idx]]
+                keep = rng.choice(tess, int(round(len(tess) * ts.tess_fraction)), replace=False)
+                idx = np.concatenate([idx[~is_tess[idx]], keep])
+            self.order = rng.permutation(idx)
             self.ver = rng.integers(0, len(versions), len(self.order))
 
         def __len__(self):
@@ -333,11 +350,13 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
             else:
                 score = float(epoch)  # no validation speakers: keep the last epoch
             state["history"].append(entry)
-            if score > state["best"]:
-                state.update(best=score, weights=self.model.get_weights(), epoch=epoch + 1)
-                if checkpoint is not None:
-                    checkpoint.parent.mkdir(parents=True, exist_ok=True)
-                    self.model.save(str(checkpoint))
+            improved = score > state["best"]
+            if improved:
+                state.update(best=score, weights=self.model.get_weights() if ts.keep == "best" else None,
+                             epoch=epoch + 1)
+            if checkpoint is not None and (improved or ts.keep == "last"):
+                checkpoint.parent.mkdir(parents=True, exist_ok=True)
+                self.model.save(str(checkpoint))
             if task is not None:
                 val = f" val UAR {entry['val_uar']:.3f} (best {state['best']:.3f})" if x_val is not None else ""
                 progress.update(task, advance=1, description=f"{description}: loss {entry['loss']:.3f}{val}")
@@ -345,12 +364,15 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
                 self.model.stop_training = True
 
     model.fit(Batches(), epochs=n_epochs, verbose=0, callbacks=[Monitor()], class_weight=class_weight)
-    if state["weights"] is not None:
+    if ts.keep == "best" and state["weights"] is not None:
         model.set_weights(state["weights"])
     if task is not None:
         progress.update(task, completed=n_epochs)
-    return FitResult(model=model, mean=mean, std=std, history=state["history"], best_epoch=state["epoch"],
-                     val_uar=state["best"] if x_val is not None else None, seconds=time.perf_counter() - t0)
+    hist = state["history"]
+    kept = state["epoch"] if ts.keep == "best" else len(hist)
+    val_uar = hist[kept - 1].get("val_uar") if hist and kept >= 1 else None
+    return FitResult(model=model, mean=mean, std=std, history=hist, best_epoch=kept, val_uar=val_uar,
+                     seconds=time.perf_counter() - t0)
 
 
 def predict_frames(model, bank_frames, indices, mean, std, max_frames: int) -> np.ndarray:
@@ -488,7 +510,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     metrics: dict[str, Any] = {
         "protocol": "speaker-independent 5-fold CV over RAVDESS actors 01-20 (+ all TESS in training)",
         "cross_validation": _load_cv(cfg, config_path),
-        "validation": ({"speakers": val_spk, "uar": fit.val_uar, "best_epoch": fit.best_epoch}
+        "validation": ({"speakers": val_spk, "uar": fit.val_uar, "kept_epoch": fit.best_epoch, "keep": t.keep}
                        if fit.val_uar is not None else None),
         "training": {"clips": int(len(train_idx)), "validation_clips": int(len(val_idx)),
                      "epochs_run": len(fit.history), "seconds": round(fit.seconds, 1)},
