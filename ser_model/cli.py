@@ -50,6 +50,13 @@ Run `ser-model COMMAND --help` for a command's options. --model takes a bundle n
 Exit status: 0 ok, 1 error, 2 usage error or some files failed, 130 interrupted.
 """
 
+#: ``predict`` without --window analyses a file in windows when it lasts more than this many
+#: times the model's input (e.g. > 6 s for a model that takes 3 s).
+LONG_FACTOR = 2.0
+#: Window and hop (seconds) used then; the same as EmotionRecognizer.predict_windows' defaults.
+DEFAULT_WINDOW_S = 3.0
+DEFAULT_HOP_S = 1.5
+
 #: Commands whose options come from the training side's modules, imported only when used:
 #: command -> (module, add-arguments function, run function).
 LAZY_COMMANDS: dict[str, tuple[str, str, str]] = {
@@ -141,16 +148,28 @@ def _cmd_predict(args: argparse.Namespace) -> int:
         raise CliError("--hop needs --window")
     recognizer = EmotionRecognizer.load(args.model)
     failed = 0
+    input_s = _model_input_seconds(recognizer)
     for file in args.files:
         try:
             if args.window is not None:
-                _predict_windows(recognizer, file, args)
+                _predict_windows(recognizer, file, args.window, args.hop, args.json)
+                continue
+            duration = _duration_s(file)
+            if input_s is not None and duration is not None and duration > LONG_FACTOR * input_s:
+                # The model hears input_s seconds at a time: judge a long file per window
+                # rather than on its first seconds only.
+                print(f"{PROG}: note: {file} lasts {duration:.0f} s, longer than the model's "
+                      f"{input_s:.1f} s input: one result per {DEFAULT_WINDOW_S:g} s window "
+                      f"(choose with --window)", file=sys.stderr, flush=True)  # fmt: skip
+                _predict_windows(recognizer, file, DEFAULT_WINDOW_S, DEFAULT_HOP_S, args.json)
                 continue
             result = recognizer.predict_file(file)
         except NoSpeechError:
             failed += 1
             _error(f"{file}: no speech detected")
             continue
+        except BrokenPipeError:
+            raise  # stdout is gone: stop (main exits quietly), not a problem with this file
         except (SerError, OSError) as err:
             failed += 1
             msg = _one_line(err)
@@ -167,10 +186,29 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     return 2 if failed else 0
 
 
-def _predict_windows(recognizer: Any, file: str, args: argparse.Namespace) -> None:
-    hop = args.hop if args.hop is not None else args.window / 2
-    for start, end, result in recognizer.predict_file_windows(file, window_s=args.window, hop_s=hop):
-        if args.json:
+def _model_input_seconds(recognizer: Any) -> float | None:
+    """Seconds of audio the model takes in at once (frames input), else None."""
+    if recognizer.max_frames is None:
+        return None
+    return recognizer.max_frames * recognizer.settings.hop_length / recognizer.settings.sample_rate
+
+
+def _duration_s(file: str) -> float | None:
+    """The file's duration from its header, or None when soundfile cannot tell (predict_file
+    then reads it through the full loader, which reports any real problem)."""
+    import soundfile as sf
+
+    try:
+        info = sf.info(file)
+    except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
+        return None
+    return info.duration if info.frames > 0 else None
+
+
+def _predict_windows(recognizer: Any, file: str, window: float, hop: float | None, as_json: bool) -> None:
+    hop = hop if hop is not None else window / 2
+    for start, end, result in recognizer.predict_file_windows(file, window_s=window, hop_s=hop):
+        if as_json:
             row: dict[str, Any] = {"file": str(file), "start_s": round(start, 3), "end_s": round(end, 3)}
             if result is None:
                 row.update(label=None, confidence=None, probs={})
@@ -262,7 +300,8 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "predict", help=_HELP["predict"], formatter_class=fmt,
         description="Predict the emotion in each audio file (WAV, FLAC, OGG, AIFF, MP3, ... at any rate).\n"
         "An unreadable or silent file gives one error line on stderr; the others are still processed\n"
-        "and the exit status is 2.",
+        "and the exit status is 2. A file more than twice as long as the model's input (~3 s) is\n"
+        "analysed in 3 s windows (hop 1.5 s), one result per window, streamed in bounded memory.",
         epilog="examples:\n  ser-model predict a.wav b.flac\n  ser-model predict a.wav --json\n"
         "  ser-model predict meeting.flac --window 3 --hop 1.5   # emotion over time, streamed",
     )  # fmt: skip

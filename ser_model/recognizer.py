@@ -272,6 +272,9 @@ class EmotionRecognizer:
     def predict(self, samples: Any, sample_rate: int) -> EmotionResult:
         """The emotion in one utterance: a 1-D float array (mono) at any ``sample_rate``.
 
+        The model takes ``max_frames`` frames (about 3 s for the shipped CRNN); a longer
+        utterance is judged on its first ``max_frames`` frames, as in training's validation.
+        For recordings, use :meth:`predict_windows` / :meth:`predict_file_windows`.
         Raises :class:`NoSpeechError` for silence or near-silence, :class:`ParameterError`
         for a wrongly shaped array or rate.
         """
@@ -288,7 +291,8 @@ class EmotionRecognizer:
         return self._predict_prepared(y, started)
 
     def predict_file(self, path: str | Path) -> EmotionResult:
-        """The emotion in one audio file (any format ser_model.audio.load_audio reads).
+        """The emotion in one utterance stored as a file (any format ser_model.audio.load_audio
+        reads); judged like :meth:`predict`. For long recordings use :meth:`predict_file_windows`.
 
         Raises :class:`AudioLoadError` for an unreadable file, :class:`NoSpeechError` for silence.
         """

@@ -201,3 +201,23 @@ def test_training_commands_are_wired(command: str) -> None:
         assert f"ser-model {command}" in proc.stdout
     else:
         assert proc.returncode == 1 and "not available" in proc.stderr, proc.stderr
+
+
+def test_predict_long_file_is_analysed_per_window(bundle: Path, clips: list[Path], tmp_path: Path) -> None:
+    """A file far longer than the model's input gets one result per 3 s window, not one verdict
+    from its first seconds; short clips in the same call keep their single result."""
+    import numpy as np
+    import soundfile as sf
+
+    pieces = [sf.read(c, dtype="float32")[0] for c in clips[:4]]
+    long_file = tmp_path / "long.wav"
+    sf.write(long_file, np.concatenate(pieces * 3), 16000)  # ~45 s of real speech
+    duration = sf.info(long_file).duration
+    proc = run("predict", str(long_file), str(clips[0]), "--model", str(bundle), "--json")
+    assert proc.returncode == 0, proc.stderr
+    rows = [json.loads(line) for line in proc.stdout.splitlines()]
+    windows = [r for r in rows if r["file"] == str(long_file)]
+    assert len(windows) == int(np.ceil((duration - 3.0) / 1.5)) + 1
+    assert windows[-1]["end_s"] == pytest.approx(duration, abs=0.01)
+    assert [r for r in rows if r["file"] == str(clips[0])][0].keys() == {"file", "label", "confidence", "probs"}
+    assert "note:" in proc.stderr and "Traceback" not in proc.stderr
