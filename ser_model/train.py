@@ -516,6 +516,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
                      "epochs_run": len(fit.history), "seconds": round(fit.seconds, 1)},
     }
     n_train = {"clips": len(clips), "speakers": len(set(bank.speakers.tolist()))}
+    metrics["n_train"] = n_train
     config = {
         "name": t.name, "version": t.version, "model_version": tag, "labels": list(LABELS),
         "sample_rate": cfg.features.sample_rate, "features": cfg.features.to_dict(),
@@ -536,6 +537,27 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     return path
 
 
+def refresh_report(config_path: str | Path, *, out_dir: str | Path | None = None) -> Path:
+    """Rewrite a trained bundle's metrics.json ``cross_validation`` and MODEL_CARD.md from the
+    current ``compare`` results (``cv_results`` of the config), without retraining. The weights
+    and config.json are untouched, so the SHA-256 check still holds."""
+    from ser_model.bundle import load_bundle_config
+
+    config_path = Path(config_path)
+    cfg = load_config(config_path)
+    out = Path(out_dir) if out_dir is not None else Path("models") / f"{cfg.train.name}-v{cfg.train.version}"
+    config = load_bundle_config(out)
+    metrics_path = out / "metrics.json"
+    metrics = json.loads(metrics_path.read_text(encoding="utf-8"))
+    metrics["cross_validation"] = _load_cv(cfg, config_path)
+    metrics_path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
+    size = (out / config["weights"]).stat().st_size
+    n_train = metrics.get("n_train", {})
+    card = model_card(cfg, params=int(config.get("params", 0)), n_train=n_train, metrics=metrics, size_bytes=size)
+    (out / "MODEL_CARD.md").write_text(card, encoding="utf-8")
+    return out
+
+
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model train``."""
     parser.add_argument("--config", required=True, help="training TOML file (e.g. configs/ser-crnn.toml)")
@@ -546,11 +568,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)")
     parser.add_argument("--run-dir", default=None, help="checkpoint/history folder (default runs/<name>-v<version>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--refresh-report", action="store_true",
+                        help="do not train: update the existing bundle's metrics.json and MODEL_CARD.md "
+                             "from the latest compare results")
 
 
 def run(args: argparse.Namespace) -> int:
     """Run ``ser-model train`` from parsed arguments; prints one line and returns 2 on bad input."""
     try:
+        if getattr(args, "refresh_report", False):
+            path = refresh_report(args.config, out_dir=args.out_dir)
+            print(f"updated {path}")
+            return 0
         path = main_train(args.config, out_dir=args.out_dir, data_dir=args.data_dir, epochs=args.epochs,
                           limit_per_speaker=args.limit_per_speaker, cache_dir=args.cache_dir, run_dir=args.run_dir,
                           progress=not args.no_progress)
