@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ser_model.bundle import DEFAULT_BUNDLE, checkout_models_dir, load_bundle_config, resolve_bundle
-from ser_model.corpora import parse_path
+from ser_model.corpora import parse_path, scan
 from ser_model.labels import LABELS
 
 CHANCE = 1 / len(LABELS)
@@ -66,17 +66,24 @@ def test_loads_in_keras_safe_mode(shipped: Path) -> None:
 
 
 def _validation_speakers(shipped: Path) -> set[str] | None:
-    """Speakers metrics.json says the model was validated on, if it names them."""
+    """Speakers metrics.json says the model was validated on (``validation.speakers``), if any."""
     metrics = json.loads((shipped / "metrics.json").read_text())
-    for key in ("validation_speakers", "val_speakers", "test_speakers"):
-        if isinstance(metrics.get(key), list) and metrics[key]:
-            return set(metrics[key])
+    validation = metrics.get("validation")
+    candidates = [validation.get("speakers") if isinstance(validation, dict) else None]
+    candidates += [metrics.get(key) for key in ("validation_speakers", "val_speakers")]
+    for speakers in candidates:
+        if isinstance(speakers, list) and speakers:
+            return set(speakers)
     return None
 
 
 def _fixed_sample(datasets: Path, speakers: set[str] | None) -> list:
-    """RAVDESS: statement 01, repetition 01, normal intensity, every emotion, every actor;
-    TESS: the first 6 words (sorted) per speaker and emotion."""
+    """All clips of the validation speakers when metrics.json names them; otherwise RAVDESS
+    statement 01, repetition 01, normal intensity of every emotion and actor, plus the first 6
+    words (sorted) per TESS speaker and emotion."""
+    if speakers is not None:
+        found = scan(datasets)
+        return [c for c in found.clips if c.speaker in speakers]
     clips = []
     for path in sorted((datasets / "ravdess").rglob("03-01-*-01-01-01-*.flac")):
         clip = parse_path(path)
@@ -88,8 +95,6 @@ def _fixed_sample(datasets: Path, speakers: set[str] | None) -> list:
         if clip is not None and per_group[(clip.speaker, clip.label)] < 6:
             per_group[(clip.speaker, clip.label)] += 1
             clips.append(clip)
-    if speakers is not None:
-        clips = [c for c in clips if c.speaker in speakers]
     return clips
 
 
@@ -111,6 +116,10 @@ def test_scores_clearly_above_chance(shipped: Path, recognizer, datasets: Path) 
     metrics = classification_metrics(y_true, y_pred, recognizer.labels)
     assert metrics["uar"] > 2 * CHANCE, f"UAR {metrics['uar']:.3f} on {len(y_true)} clips (chance {CHANCE:.3f})"
     assert metrics["accuracy"] > 2 * CHANCE
+    reported = json.loads((shipped / "metrics.json").read_text()).get("validation", {})
+    if _validation_speakers(shipped) is not None and isinstance(reported.get("uar"), float):
+        # Same clips, same weights: inference must reproduce what training measured.
+        assert metrics["uar"] == pytest.approx(reported["uar"], abs=0.03), "train/inference mismatch"
 
 
 def test_predict_in_memory_matches_file(recognizer, datasets: Path) -> None:
