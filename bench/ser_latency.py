@@ -172,8 +172,8 @@ def _run_worker(kind: str, files_dir: Path, args: argparse.Namespace) -> dict:
     cmd = [sys.executable, __file__, "--worker", kind, "--files", str(files_dir), "--repeats", str(args.repeats)]
     if args.model:
         cmd += ["--model", args.model]
-    if args.xla:
-        cmd.append("--xla")
+    if not args.xla:
+        cmd.append("--no-xla")
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
         tail = proc.stderr.strip().splitlines()[-1:] or ["(no output)"]
@@ -204,7 +204,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--clips", type=int, default=40, help="number of 3 s clips (default 40)")
     parser.add_argument("--repeats", type=int, default=2, help="passes over the clips (default 2)")
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
-    parser.add_argument("--xla", action="store_true", help="load the recognizer with jit=True (XLA)")
+    parser.add_argument("--no-xla", dest="xla", action="store_false",
+                        help="load the recognizer with jit=False (default: its default, XLA on)")
     parser.add_argument("--worker", choices=["ser", "seed"], help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)

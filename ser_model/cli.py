@@ -142,11 +142,11 @@ def _format_probs(probs: dict[str, float]) -> str:
 
 def _cmd_predict(args: argparse.Namespace) -> int:
     from ser_model.errors import NoSpeechError
-    from ser_model.recognizer import EmotionRecognizer
+    from ser_model.recognizer import EmotionRecognizer, jit_from_env
 
     if args.hop is not None and args.window is None:
         raise CliError("--hop needs --window")
-    recognizer = EmotionRecognizer.load(args.model)
+    recognizer = EmotionRecognizer.load(args.model, jit=jit_from_env(default=False))
     failed = 0
     input_s = _model_input_seconds(recognizer)
     for file in args.files:
@@ -229,17 +229,15 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ser_model.evaluate import evaluate_dir, format_report
 
     if args.json:
-        report = evaluate_dir(args.dir, model=args.model)
+        report = evaluate_dir(args.dir, recognizer=_load_for_dir(args.dir, args.model))
         print(json.dumps(report.to_dict()))
         return 0
     from rich.console import Console
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-    from ser_model.recognizer import EmotionRecognizer
-
     err_console = Console(stderr=True)
     with err_console.status("loading the model ..."):
-        recognizer = EmotionRecognizer.load(args.model)
+        recognizer = _load_for_dir(args.dir, args.model)
     columns = (TextColumn("evaluating"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn())
     with Progress(*columns, console=err_console, transient=True) as bar:
         task = bar.add_task("evaluate", total=None)
@@ -250,6 +248,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         report = evaluate_dir(args.dir, recognizer=recognizer, progress=progress)
     Console().print(format_report(report))
     return 0
+
+
+def _load_for_dir(folder: str, model: str | None) -> Any:
+    """The recognizer for ``evaluate`` (checks the folder first, so a typo costs no model load)."""
+    from pathlib import Path
+
+    from ser_model.errors import AudioLoadError
+    from ser_model.recognizer import EmotionRecognizer, jit_from_env
+
+    if not Path(folder).exists():
+        raise AudioLoadError(folder, "no such file or folder")
+    # XLA's ~3 s compilation pays off only after ~1000 clips; SER_MODEL_JIT=1 turns it on.
+    return EmotionRecognizer.load(model, jit=jit_from_env(default=False))
 
 
 def _lazy_runner(command: str) -> Any:
