@@ -120,6 +120,7 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
     preds = {m: ([], [], []) for m in models}
     timing = {m: 0.0 for m in models}
     params: dict[str, int] = {}
+    fold_probs: dict[int, dict[str, np.ndarray]] = {}
     with _progress_bar(progress) as bar:
         overall = bar.add_task("compare: folds x models", total=len(folds) * len(models))
         for k, test_spk in enumerate(folds):
@@ -138,6 +139,7 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
                                      progress=bar, description=f"fold {k} {name}")
                     prob = predict_frames(fit.model, bank.clean, test_idx, fit.mean, fit.std, cfg.train.max_frames)
                     pred = prob.argmax(1)
+                    fold_probs.setdefault(k, {})[name] = prob
                     histories[name].append(fit.history)
                     params[name] = int(fit.model.count_params())
                     import keras
@@ -155,11 +157,27 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
                 bar.console.print(f"fold {k} ({', '.join(test_spk)}) {name}: UAR {sc['uar']:.3f} "
                                   f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f} [{time.perf_counter() - t0:.0f} s]")
                 bar.advance(overall)
-    for name in models:
+            members = [cfg.model.architecture, *cfg.train.ensemble_with]
+            if len(members) > 1 and all(m in fold_probs.get(k, {}) for m in members):
+                pred = np.mean([fold_probs[k][m] for m in members], axis=0).argmax(1)
+                for store in (preds.setdefault("ensemble", ([], [], [])),):
+                    store[0].append(labels[test_idx])
+                    store[1].append(pred)
+                    store[2].append(_scores(labels[test_idx], pred))
+                timing["ensemble"] = sum(timing[m] for m in members)
+                sc = preds["ensemble"][2][-1]
+                bar.console.print(f"fold {k} ensemble ({'+'.join(members)}): UAR {sc['uar']:.3f} "
+                                  f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f}")
+    all_names = [*models, *(["ensemble"] if "ensemble" in preds else [])]
+    for name in all_names:
         y_true, y_pred = np.concatenate(preds[name][0]), np.concatenate(preds[name][1])
         results[name] = {**_summary(preds[name][2], y_true, y_pred), "seconds": round(timing[name], 1)}
         if name in params:
             results[name]["params"] = params[name]
+    if "ensemble" in results:
+        members = [cfg.model.architecture, *cfg.train.ensemble_with]
+        results["ensemble"]["params"] = sum(params[m] for m in members)
+        results["ensemble"]["members"] = members
     best = max(results, key=lambda m: results[m]["uar"]["mean"])
     out = {
         "protocol": PROTOCOL,
@@ -183,7 +201,7 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
                    title=f"{best}: held-out speakers, all folds (row-normalised)")
     if any(histories.values()):
         plot_training_curves(histories, out_dir / "training_curves.png")
-    plot_per_class_f1({m: results[m]["per_class_f1"] for m in models}, out_dir / "per_class_f1.png")
+    plot_per_class_f1({m: results[m]["per_class_f1"] for m in all_names}, out_dir / "per_class_f1.png")
     return out
 
 
@@ -203,6 +221,9 @@ def results_markdown(res: dict) -> str:
         cell = lambda k: f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}"  # noqa: E731
         lines.append(f"| {m}{' (best)' if m == res['best'] else ''} | {cell('uar')} | {cell('accuracy')} | "
                      f"{cell('macro_f1')} | {r.get('params', '—')} | {r['seconds']:.0f} |")
+    if "ensemble" in res["models"]:
+        lines += ["", "ensemble = mean of the class probabilities of " + " + ".join(res["models"]["ensemble"]["members"])
+                  + ", the models trained in the same fold (no extra training, no test-fold tuning)."]
     lines += ["", "UAR = unweighted average recall (balanced accuracy). Std is over folds.", "",
               "Per-class F1 (all folds' predictions pooled):", "",
               "| model | " + " | ".join(res["labels"]) + " |", "|---|" + "---|" * len(res["labels"])]

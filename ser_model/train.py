@@ -80,6 +80,9 @@ class TrainSettings:
     """Augmented copies of each training clip; each epoch uses one random version per clip."""
     tess_fraction: float = 1.0
     """Fraction of the TESS training clips drawn (anew) each epoch; RAVDESS clips are always all used."""
+    ensemble_with: tuple[str, ...] = ()
+    """Further architectures (e.g. 'lstm', 'cnn1d', in their compare settings) trained on the same
+    data; the bundle's model averages their probabilities with the main model's."""
     val_speakers: int = 2
     """RAVDESS training actors (half male, half female) held out for early stopping."""
     threads: int = 2
@@ -375,6 +378,26 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
                      seconds=time.perf_counter() - t0)
 
 
+def average_models(models: Sequence[Any], input_shape: tuple[int, int]):
+    """One Keras model whose output is the mean of ``models``' probabilities (an ensemble bundle)."""
+    import keras
+
+    if len(models) == 1:
+        return models[0]
+    inp = keras.Input(shape=input_shape, name="frames")
+    out = keras.layers.Average(name="probs")([m(inp) for m in models])
+    return keras.Model(inp, out, name="ensemble")
+
+
+def export_model(model):
+    """A copy of ``model`` without optimizer state (smaller bundle, same weights)."""
+    import keras
+
+    clone = keras.models.clone_model(model)
+    clone.set_weights(model.get_weights())
+    return clone
+
+
 def predict_frames(model, bank_frames, indices, mean, std, max_frames: int) -> np.ndarray:
     """Class probabilities (n, n_labels) for clean clips, cropped/padded as the recognizer does."""
     from ser_model.dataset import batch_frames
@@ -393,12 +416,17 @@ def _progress_bar(enabled: bool = True):
                     disable=not enabled)
 
 
+def cv_name(cfg: TrainConfig) -> str:
+    """The name of this recipe's row in compare's results: the architecture, or 'ensemble'."""
+    return "ensemble" if cfg.train.ensemble_with else cfg.model.architecture
+
+
 def _load_cv(cfg: TrainConfig, config_path: Path) -> dict | None:
     for base in (Path.cwd(), REPO_ROOT, config_path.parent):
         p = base / cfg.cv_results
         if p.is_file():
             data = json.loads(p.read_text(encoding="utf-8"))
-            entry = data.get("models", {}).get(cfg.model.architecture)
+            entry = data.get("models", {}).get(cv_name(cfg))
             if entry is not None:
                 return {"source": str(cfg.cv_results), "protocol": data.get("protocol"),
                         "created": data.get("created"), "command": data.get("command"), **entry}
@@ -504,16 +532,31 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     val_spk = validation_speakers(bank.speakers, t.val_speakers, t.seed)
     is_val = np.isin(bank.speakers, val_spk)
     train_idx, val_idx = np.where(~is_val)[0], np.where(is_val)[0]
+    from ser_model.compare import model_settings_for
+
+    members = [cfg.model.architecture, *t.ensemble_with]
+    fits = []
     with _progress_bar(progress) as bar:
-        fit = fit_neural(bank, train_idx, val_idx, cfg, progress=bar, description=f"train {tag}",
-                         checkpoint=run / "checkpoint.keras")
+        for name in members:
+            fits.append(fit_neural(bank, train_idx, val_idx, cfg, model_settings=model_settings_for(name, cfg.model),
+                                   progress=bar, description=f"train {tag} ({name})",
+                                   checkpoint=run / f"checkpoint-{name}.keras"))
+    fit = fits[0]
+    model = average_models([export_model(f.model) for f in fits], (t.max_frames, cfg.features.n_frame_features))
+    val_uar = None
+    if len(val_idx):
+        from sklearn.metrics import balanced_accuracy_score
+
+        probs = predict_frames(model, bank.clean, val_idx, fit.mean, fit.std, t.max_frames)
+        val_uar = float(balanced_accuracy_score(bank.labels[val_idx], probs.argmax(1)))
     metrics: dict[str, Any] = {
         "protocol": "speaker-independent 5-fold CV over RAVDESS actors 01-20 (+ all TESS in training)",
         "cross_validation": _load_cv(cfg, config_path),
-        "validation": ({"speakers": val_spk, "uar": fit.val_uar, "kept_epoch": fit.best_epoch, "keep": t.keep}
-                       if fit.val_uar is not None else None),
+        "validation": ({"speakers": val_spk, "uar": val_uar, "keep": t.keep,
+                        "members": {n: {"uar": f.val_uar, "kept_epoch": f.best_epoch} for n, f in zip(members, fits)}}
+                       if val_uar is not None else None),
         "training": {"clips": int(len(train_idx)), "validation_clips": int(len(val_idx)),
-                     "epochs_run": len(fit.history), "seconds": round(fit.seconds, 1)},
+                     "epochs_run": len(fit.history), "seconds": round(sum(f.seconds for f in fits), 1)},
     }
     n_train = {"clips": len(clips), "speakers": len(set(bank.speakers.tolist()))}
     metrics["n_train"] = n_train
@@ -522,13 +565,13 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
         "sample_rate": cfg.features.sample_rate, "features": cfg.features.to_dict(),
         "normalization": {"mean": fit.mean.tolist(), "std": fit.std.tolist()},
         "input": {"kind": "frames", "max_frames": t.max_frames},
-        "architecture": cfg.model.architecture, "params": int(fit.model.count_params()),
+        "architecture": "+".join(members), "params": int(model.count_params()),
         "training": cfg.to_dict(),
     }
-    card = model_card(cfg, params=int(fit.model.count_params()), n_train=n_train, metrics=metrics)
-    path = save_bundle(out, model=fit.model, config=config, metrics=metrics, card=card)
+    card = model_card(cfg, params=int(model.count_params()), n_train=n_train, metrics=metrics)
+    path = save_bundle(out, model=model, config=config, metrics=metrics, card=card)
     size = (path / "model.keras").stat().st_size
-    (path / "MODEL_CARD.md").write_text(model_card(cfg, params=int(fit.model.count_params()), n_train=n_train,
+    (path / "MODEL_CARD.md").write_text(model_card(cfg, params=int(model.count_params()), n_train=n_train,
                                                    metrics=metrics, size_bytes=size), encoding="utf-8")
     shutil.copyfile(config_path, path / "train_config.toml")
     run.mkdir(parents=True, exist_ok=True)

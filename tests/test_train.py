@@ -64,7 +64,12 @@ def test_train_writes_a_valid_bundle(trained):
     assert metrics["training"]["clips"] + metrics["training"]["validation_clips"] == 6 * 7
     card = (out / "MODEL_CARD.md").read_text()
     assert "CC BY-NC-SA 4.0" in card and "CC BY-NC-ND 4.0" in card and "parameters" in card
-    assert (tmp / "run" / "checkpoint.keras").is_file() and (tmp / "run" / "history.json").is_file()
+    # the shipped recipe is an ensemble: one checkpoint per member, averaged in one model.keras
+    members = config["architecture"].split("+")
+    assert members[0] == "crnn" and len(members) == len(set(members)) >= 2
+    assert set(metrics["validation"]["members"]) == set(members)
+    assert {p.name for p in (tmp / "run").glob("checkpoint-*.keras")} == {f"checkpoint-{m}.keras" for m in members}
+    assert (tmp / "run" / "history.json").is_file()
 
 
 @pytest.mark.slow
