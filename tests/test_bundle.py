@@ -212,3 +212,27 @@ def test_checkout_models_dir_is_top_level_models() -> None:
     import ser_model
 
     assert bundle_mod.checkout_models_dir() == Path(ser_model.__file__).resolve().parents[1] / "models"
+
+
+def test_installed_package_is_searched_after_the_checkout(
+    tiny: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A non-editable install finds bundles in ser_model.bundled_models; the checkout wins a tie."""
+    checkout, installed = tmp_path / "checkout", tmp_path / "installed"
+    checkout.mkdir()
+    installed.mkdir()
+    shutil.copytree(tiny, installed / "tiny-v1")
+    shutil.copytree(tiny, installed / "only-installed-v3")
+    monkeypatch.setattr(bundle_mod, "checkout_models_dir", lambda: checkout)
+    monkeypatch.setattr(bundle_mod, "installed_models_dir", lambda: installed)
+    assert resolve_bundle("only-installed") == installed / "only-installed-v3"
+    assert {b.name: b.source for b in list_bundles()} == {"only-installed-v3": "installed", "tiny-v1": "installed"}
+    shutil.copytree(tiny, checkout / "tiny-v1")
+    assert resolve_bundle("tiny-v1") == checkout / "tiny-v1"
+
+
+def test_shipped_default_name_resolves_when_models_has_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv(bundle_mod.DEFAULT_BUNDLE_ENV, raising=False)
+    if not any(p.name.startswith(f"{bundle_mod.DEFAULT_BUNDLE}-v") for p in bundle_mod.checkout_models_dir().iterdir()):
+        pytest.skip(f"no {bundle_mod.DEFAULT_BUNDLE}-v<N> in models/ yet")
+    assert resolve_bundle().parent == bundle_mod.checkout_models_dir()
