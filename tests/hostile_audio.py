@@ -177,7 +177,7 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     return env
 
 
-def run_cli(args: list[str], *, timeout: float = 120, env: dict[str, str] | None = None,
+def run_cli(args: list[str], *, timeout: float = 240, env: dict[str, str] | None = None,
             cwd: Path | None = None) -> subprocess.CompletedProcess:
     return subprocess.run(args, capture_output=True, text=True, timeout=timeout,
                           env=env or child_env(), cwd=str(cwd) if cwd else None)
@@ -238,15 +238,18 @@ def run_measuring_peak_rss(args: list[str], *, timeout: float = 300,
     """
     helper = (
         "import resource, subprocess, sys, json\n"
-        "p = subprocess.run(sys.argv[1:], capture_output=True, text=True)\n"
+        "try:\n"
+        "    p = subprocess.run(sys.argv[2:], capture_output=True, text=True, timeout=float(sys.argv[1]))\n"
+        "except subprocess.TimeoutExpired as e:\n"
+        "    p = subprocess.CompletedProcess(e.cmd, -9, '', f'timed out after {e.timeout} s')\n"
         "ru = resource.getrusage(resource.RUSAGE_CHILDREN)\n"
         "sys.stdout.write(json.dumps({'rc': p.returncode, 'out': p.stdout, 'err': p.stderr,"
         " 'maxrss_kb': ru.ru_maxrss}))\n"
     )
     import json
 
-    done = subprocess.run([sys.executable, "-c", helper, *args], capture_output=True, text=True,
-                          timeout=timeout, env=env or child_env())
+    done = subprocess.run([sys.executable, "-c", helper, str(max(1.0, timeout - 15)), *args],
+                          capture_output=True, text=True, timeout=timeout, env=env or child_env())
     data = json.loads(done.stdout)
     cp = subprocess.CompletedProcess(args, data["rc"], data["out"], data["err"])
     return cp, data["maxrss_kb"] // 1024
