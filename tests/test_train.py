@@ -114,3 +114,25 @@ def test_bad_config_is_one_line_error(tmp_path, capsys):
     assert err.startswith("error:") and "bogus" in err and "\n" not in err
     assert main(["--config", str(tmp_path / "missing.toml")]) == 2
     assert not (tmp_path / "b").exists()
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(240)
+def test_refresh_report_puts_cv_results_in_metrics_and_card(trained, tmp_path):
+    from ser_model.bundle import load_bundle_config
+    from ser_model.train import main
+
+    _, out, cfg = trained
+    fake = {"protocol": "test protocol", "command": "ser-model compare --data X", "models": {
+        "ensemble": {m: {"mean": 0.61, "std": 0.04, "folds": [0.6, 0.62]} for m in ("uar", "accuracy", "macro_f1")}}}
+    results = tmp_path / "results.json"
+    results.write_text(json.dumps(fake), encoding="utf-8")
+    cfg2 = tmp_path / "cfg.toml"
+    cfg2.write_text(re.sub(r'cv_results = ".*?"', f'cv_results = "{results}"', cfg.read_text()), encoding="utf-8")
+    assert main(["--config", str(cfg2), "--out", str(out), "--refresh-report"]) == 0
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["cross_validation"]["uar"]["mean"] == 0.61
+    assert metrics["cross_validation"]["command"] == "ser-model compare --data X"
+    card = (out / "MODEL_CARD.md").read_text()
+    assert "| uar | 0.610 | 0.040 |" in card and "does not meet" in card
+    load_bundle_config(out)  # weights untouched: the SHA-256 still matches
