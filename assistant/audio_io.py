@@ -158,3 +158,62 @@ def resolve_device(spec: Optional[str], devices: list[DeviceInfo], *, kind: str)
     if not matches:
         raise DeviceError(f"no {kind} device whose name contains {spec!r} (see: assistant devices)")
     return matches[0].index
+
+
+# -- PulseAudio: which source a capture stream really uses -------------------------------
+def _pactl(*args: str, timeout: float = 5.0) -> Optional[str]:
+    """Output of ``pactl ARGS`` (C locale), or None when PulseAudio is not reachable."""
+    import shutil
+    import subprocess
+
+    if shutil.which("pactl") is None:
+        return None
+    try:
+        res = subprocess.run(["pactl", *args], capture_output=True, text=True, timeout=timeout,
+                             env={**os.environ, "LC_ALL": "C"})
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return res.stdout if res.returncode == 0 else None
+
+
+def pulse_sources() -> Optional[dict[int, str]]:
+    """PulseAudio source index -> name; None when there is no PulseAudio server."""
+    out = _pactl("list", "short", "sources")
+    if out is None:
+        return None
+    sources = {}
+    for line in out.splitlines():
+        parts = line.split("\t")
+        if len(parts) >= 2 and parts[0].strip().isdigit():
+            sources[int(parts[0])] = parts[1].strip()
+    return sources
+
+
+def pulse_capture_source(pid: int) -> Optional[str]:
+    """Name of the PulseAudio source that process ``pid``'s capture stream reads from
+    (None when PulseAudio is absent or the process has no capture stream there)."""
+    out = _pactl("list", "source-outputs")
+    sources = pulse_sources() if out else None
+    if not out or not sources:
+        return None
+    index: Optional[int] = None
+    for line in out.splitlines() + ["Source Output #end"]:
+        text = line.strip()
+        if text.startswith("Source Output #"):
+            index = None
+        elif text.startswith("Source:"):
+            value = text.split(":", 1)[1].strip()
+            index = int(value) if value.isdigit() else None
+        elif text.startswith("application.process.id") and index is not None:
+            if text.split("=", 1)[1].strip().strip('"') == str(pid):
+                return sources.get(index)
+    return None
+
+
+def pulse_default_sink() -> Optional[str]:
+    """Name of PulseAudio's default sink (the speaker), or None."""
+    out = _pactl("info")
+    for line in (out or "").splitlines():
+        if line.startswith("Default Sink:"):
+            return line.split(":", 1)[1].strip() or None
+    return None

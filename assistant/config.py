@@ -23,7 +23,8 @@ class InputConfig:
     """Where utterances come from."""
 
     files: tuple[str, ...] = ()
-    """Audio files to replay, one utterance each (``--input``); empty: microphone or text."""
+    """Audio files to replay, one utterance each (long ones in pieces; ``--input``); empty:
+    microphone or text."""
     text: bool = False
     """Read typed lines instead of audio (``--text``)."""
     device: Optional[str] = None
@@ -37,7 +38,8 @@ class InputConfig:
     pause_seconds: float = 0.6
     """Silence that ends an utterance (end-of-utterance detection)."""
     phrase_time_limit: float = 15.0
-    """Longest utterance in seconds; longer speech is cut there."""
+    """Longest utterance in seconds; longer speech is cut there (a longer ``--input`` file
+    is replayed in pieces of at most this length, cut at quiet points)."""
     max_turns: Optional[int] = None
     """Stop after this many turns; None: until goodbye, Ctrl-C or end of input."""
 

@@ -3,19 +3,29 @@
 The assistant uses only ``ser_model.EmotionRecognizer.load(path)`` and ``.predict(samples,
 sample_rate)``. :func:`make_recognizer` returns an :class:`EmotionEngine` whose loading starts
 at once; the first :meth:`EmotionEngine.predict` waits for it. When the model cannot be loaded
-the conversation goes on without emotion (every turn uncertain) and the reason is reported.
+the conversation goes on without emotion (every turn uncertain) and the reason is reported;
+a bundle the user named with ``--model`` is first checked synchronously by
+:func:`check_bundle` (no TensorFlow), and a broken one is a set-up error. Utterances longer
+than :data:`LONG_UTTERANCE_S` get an emotion per :data:`WINDOW_S` window.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional
+from typing import Any, Callable, Optional, Sequence
 
 import numpy as np
 
 from assistant.config import AssistantConfig
+from assistant.types import EmotionWindow
 from ser_model.result import EmotionResult
+
+
+WINDOW_S = 3.0
+"""Length of one emotion window in a long utterance (seconds); windows do not overlap."""
+LONG_UTTERANCE_S = 2 * WINDOW_S
+"""Utterances longer than this get an emotion per window instead of one for the whole."""
 
 
 class EmotionEngine:
@@ -64,6 +74,70 @@ class EmotionEngine:
             return self._model.predict(samples, sample_rate)
         except NoSpeechError:
             return None
+
+    def predict_windows(self, samples: np.ndarray, sample_rate: int, *,
+                        window_s: float = WINDOW_S) -> list[EmotionWindow]:
+        """The emotion in each consecutive ``window_s`` window of ``samples`` (each window
+        is judged on its own; no speech gives a window without emotion). Raises SerError."""
+        return [EmotionWindow(start / sample_rate, end / sample_rate,
+                              self.predict(samples[start:end], sample_rate))
+                for start, end in windows_of(len(samples), sample_rate, window_s)]
+
+
+def windows_of(n: int, sample_rate: int, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
+    """(start, end) sample ranges of consecutive ``window_s`` windows covering ``n`` samples;
+    a remainder shorter than half a window joins the last window."""
+    win = max(1, int(round(window_s * sample_rate)))
+    bounds = []
+    start = 0
+    while start < n:
+        end = min(n, start + win)
+        if n - end < win // 2:
+            end = n
+        bounds.append((start, end))
+        start = end
+    return bounds
+
+
+def combine(windows: Sequence[EmotionWindow]) -> Optional[EmotionResult]:
+    """One emotion for a long utterance: the duration-weighted mean of the windows'
+    probabilities (windows without speech left out); None when no window has speech."""
+    voiced = [w for w in windows if w.emotion is not None]
+    if not voiced:
+        return None
+    total: dict[str, float] = {}
+    weight = 0.0
+    for w in voiced:
+        d = max(w.end_s - w.start_s, 1e-6)
+        weight += d
+        for label, p in w.emotion.probs.items():  # type: ignore[union-attr]
+            total[label] = total.get(label, 0.0) + d * float(p)
+    probs = {label: p / weight for label, p in total.items()}
+    label = max(probs, key=probs.__getitem__)
+    first = voiced[0].emotion
+    assert first is not None
+    return EmotionResult(label=label, confidence=probs[label], probs=probs,
+                         model_version=first.model_version,
+                         seconds=sum(float(w.emotion.seconds) for w in voiced))  # type: ignore[union-attr]
+
+
+def check_bundle(name_or_path: str) -> Optional[str]:
+    """Why the bundle ``name_or_path`` cannot be used (one line naming it), or None when fine.
+
+    Checks what can be checked without TensorFlow, synchronously: the folder exists, its
+    ``config.json`` is valid and the weights' SHA-256 matches it. A model the user named
+    explicitly that fails here is a set-up error, not something to degrade from silently.
+    """
+    from ser_model.bundle import load_bundle_config, resolve_bundle
+    from ser_model.errors import BundleError
+
+    try:
+        load_bundle_config(resolve_bundle(name_or_path))
+    except BundleError as err:
+        lines = str(err).strip().splitlines()
+        reason = lines[0] if lines else type(err).__name__
+        return reason if str(name_or_path) in reason else f"{name_or_path}: {reason}"
+    return None
 
 
 def make_recognizer(config: AssistantConfig) -> EmotionEngine:

@@ -12,6 +12,7 @@ spoken reply starts (or the reply is printed, with ``--no-speak``).
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import signal
 import statistics
@@ -27,18 +28,25 @@ import numpy as np
 import assistant
 from assistant.audio_io import DeviceError, NoInputDeviceError
 from assistant.config import AssistantConfig
-from assistant.emotion import EmotionEngine, make_recognizer
+from assistant.emotion import LONG_UTTERANCE_S, EmotionEngine, check_bundle, combine, make_recognizer
 from assistant.responder import Responder
 from assistant.session_log import SessionLog, default_log_dir, iso, new_session_id
-from assistant.sources import UtteranceError, UtteranceSource, make_source
+from assistant.sources import (MicrophoneLost, MicrophoneSource, UtteranceError, UtteranceSource,
+                               make_source)
 from assistant.stt import SttError, make_transcriber
 from assistant.tts import SilentSpeaker, Speaker, TtsError, make_speaker
-from assistant.types import Transcript, Turn, Utterance
+from assistant.types import EmotionWindow, Transcript, Turn, Utterance
 
 EXIT_OK = 0
 EXIT_SETUP = 1
 EXIT_INPUT_FAILED = 2
 EXIT_NO_INPUT_DEVICE = 3
+
+MIC_WAIT_S = 60.0
+"""How long a session waits for a disconnected microphone before it ends (exit status 3)."""
+
+_NO_SAMPLES = np.zeros(0, dtype=np.float32)
+_NO_SAMPLES.flags.writeable = False
 
 NO_MIC_MESSAGE = ("no input device (microphone) was found; replay audio files with "
                   "'assistant --input FILE...' or type with 'assistant --text' instead")
@@ -80,6 +88,11 @@ class Session:
         cfg = self.config
         ui = self.ui
         ui.state("starting")
+        if cfg.emotion.model is not None and cfg.source_kind != "text":
+            problem = check_bundle(cfg.emotion.model)
+            if problem:
+                ui.notice(problem)
+                return EXIT_SETUP
         self.source = make_source(cfg, on_level=ui.level, prompt=ui.prompt)
         try:
             self.source.open()
@@ -89,6 +102,10 @@ class Session:
         except DeviceError as err:
             ui.notice(str(err))
             return EXIT_SETUP
+        if isinstance(self.source, MicrophoneSource) and cfg.input.device is None:
+            warning = self.source.monitor_warning()
+            if warning:
+                ui.notice(warning)
         if cfg.source_kind != "text":
             # TensorFlow's import is slow: load the model while we calibrate and set up.
             self.recognizer = make_recognizer(cfg)
@@ -120,10 +137,12 @@ class Session:
         return None
 
     # -- one turn ----------------------------------------------------------------------
-    def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, float, float, Optional[str]]:
+    def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, tuple[EmotionWindow, ...],
+                                                      float, float, Optional[str]]:
         """STT and emotion at the same time, on two threads.
 
-        Returns (transcript, emotion, stt_ms, ser_ms, why there is no emotion).
+        Returns (transcript, emotion, emotion per window (long utterances only), stt_ms,
+        ser_ms, why there is no emotion).
         """
         assert self._pool is not None and self.transcriber is not None
         transcriber = self.transcriber
@@ -136,14 +155,21 @@ class Session:
                 tr = transcriber.transcribe(utt)
             return tr, (time.perf_counter() - t0) * 1000
 
+        windows: list = []
+
         def ser():
             rec = self.recognizer
             if rec is None or not rec.wait():
                 return None, 0.0, (rec.error if rec else None) or "emotion model unavailable"
             t0 = time.perf_counter()
             try:
-                result = rec.predict(utt.samples, utt.sample_rate)
+                if utt.seconds > LONG_UTTERANCE_S:  # emotion over time, not the first seconds only
+                    windows.extend(rec.predict_windows(utt.samples, utt.sample_rate))
+                    result = combine(windows)
+                else:
+                    result = rec.predict(utt.samples, utt.sample_rate)
             except Exception as err:  # SerError or a model failure: this turn has no emotion
+                windows.clear()
                 lines = str(err).strip().splitlines()
                 return None, (time.perf_counter() - t0) * 1000, f"emotion failed: {lines[0] if lines else type(err).__name__}"
             return result, (time.perf_counter() - t0) * 1000, None
@@ -159,18 +185,21 @@ class Session:
         if emotion is None:
             note = ("model unavailable" if ser_error and "unavailable" in ser_error
                     else ser_error or "no speech detected")
-        return transcript, emotion, stt_ms, ser_ms, note
+        return transcript, emotion, tuple(windows), stt_ms, ser_ms, note
 
     def _turn(self, utt: Utterance, sink) -> Turn:
         ui = self.ui
         ui.state("thinking")
+        windows: tuple[EmotionWindow, ...] = ()
         if utt.source == "text":
             transcript = Transcript(text=utt.text or "", engine="text")
             emotion, stt_ms, ser_ms, note = None, 0.0, 0.0, "text"
         else:
-            transcript, emotion, stt_ms, ser_ms, note = self._analyse(utt, sink)
+            transcript, emotion, windows, stt_ms, ser_ms, note = self._analyse(utt, sink)
         threshold = self.config.emotion.min_confidence
         uncertain = emotion is None or float(emotion.confidence) < threshold
+        windows = tuple(dataclasses.replace(
+            w, uncertain=w.emotion is None or float(w.emotion.confidence) < threshold) for w in windows)
         t0 = time.perf_counter()
         reply = self.responder.reply(transcript.text, emotion.label if emotion else None,
                                      float(emotion.confidence) if emotion else None)
@@ -181,7 +210,8 @@ class Session:
         def build(total_ms: float) -> Turn:
             return Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
                         emotion=emotion, uncertain=uncertain, reply=reply,
-                        latency_ms={**latency, "total": total_ms}, emotion_note=note)
+                        latency_ms={**latency, "total": total_ms}, emotion_note=note,
+                        windows=windows)
 
         shown: dict[str, Turn] = {}
 
@@ -214,9 +244,13 @@ class Session:
         return turn
 
     def _finish_turn(self, turn: Turn, extra: dict) -> Turn:
-        self.turns.append(turn)
         if self.log is not None:
             self.log.write_turn(turn, extra=extra)
+        # Keep what the summary needs, not the audio: an hour at the microphone would
+        # otherwise hold every word's samples (and audio lives only for its turn unless
+        # --save-audio).
+        self.turns.append(dataclasses.replace(
+            turn, utterance=dataclasses.replace(turn.utterance, samples=_NO_SAMPLES), windows=()))
         return turn
 
     def _save_audio(self, utt: Utterance, number: int) -> Optional[str]:
@@ -260,23 +294,44 @@ class Session:
                     self.failed_inputs += 1
                     ui.notice(f"cannot read {err}")
                     continue
+                except MicrophoneLost as err:
+                    if sink is not None:
+                        sink.cancel()
+                        sink = None
+                    if not self._reconnect(str(err)):
+                        code = EXIT_NO_INPUT_DEVICE
+                        break
+                    continue
                 if utt is None:
                     if sink is not None:
                         sink.cancel()
                     break
                 turn = self._turn(utt, sink)
                 sink = None
-                if turn.reply.strategy == "farewell":
-                    break
+                if turn.reply.strategy == "farewell" and not getattr(self.source, "mid_file", False):
+                    break  # (a "bye" inside a long recording does not end its replay)
         except KeyboardInterrupt:
             if sink is not None:
                 sink.cancel()
             ui.notice("interrupted - ending the session")
         finally:
             self._close(code)
-        if self.failed_inputs:
+        if self.failed_inputs and code == EXIT_OK:
             code = EXIT_INPUT_FAILED
         return code
+
+    def _reconnect(self, why: str) -> bool:
+        """The microphone is gone: say so, wait for it (``MIC_WAIT_S``), say what happened."""
+        ui = self.ui
+        source = self.source
+        ui.state("waiting for the microphone")
+        ui.notice(f"microphone disconnected: {why} - waiting up to {MIC_WAIT_S:.0f} s for it to "
+                  f"come back (Ctrl-C ends the session)")
+        if isinstance(source, MicrophoneSource) and source.reconnect(timeout=MIC_WAIT_S):
+            ui.notice("microphone is back - listening again")
+            return True
+        ui.notice(f"no microphone after {MIC_WAIT_S:.0f} s - ending the session")
+        return False
 
     def summary(self) -> dict[str, Any]:
         """Turns, emotion distribution, median latency and where the log is."""

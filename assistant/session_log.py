@@ -3,12 +3,13 @@
 Every line is written with a single ``os.write`` of the whole line and then fsynced, so a
 crash or SIGKILL never leaves half a line and every completed turn is on disk. Files are
 mode 0600 inside a 0700 folder. A log that cannot be written (folder not writable, disk full)
-never stops the conversation: the first failure is reported once through ``on_error`` and
-logging stops.
+never stops the conversation: a short or failed write is cut back to the start of its line
+(``ftruncate``), the first failure is reported once through ``on_error`` and logging stops.
 """
 
 from __future__ import annotations
 
+import errno
 import json
 import os
 import secrets
@@ -17,7 +18,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Mapping, Optional
 
-from assistant.types import Turn
+from assistant.types import EmotionWindow, Turn
 
 LOG_SUFFIX = ".jsonl"
 
@@ -76,9 +77,24 @@ def turn_record(turn: Turn, *, extra: Optional[Mapping[str, Any]] = None) -> dic
     }
     if turn.emotion_note:
         record["emotion_note"] = turn.emotion_note
+    if u.offset is not None:
+        record["file_offset_s"] = round(float(u.offset), 3)
+    if turn.windows:
+        record["windows"] = [window_record(w) for w in turn.windows]
     if extra:
         record.update(extra)
     return record
+
+
+def window_record(window: EmotionWindow) -> dict:
+    """One entry of a turn's ``windows`` list: times in seconds from the utterance start
+    (add ``file_offset_s`` for the time in the file), and the label, confidence and
+    ``uncertain`` flag; ``label`` null when the window holds no speech."""
+    e = window.emotion
+    return {"start_s": round(window.start_s, 3), "end_s": round(window.end_s, 3),
+            "label": e.label if e is not None else None,
+            "confidence": round(float(e.confidence), 4) if e is not None else None,
+            "uncertain": bool(window.uncertain)}
 
 
 class SessionLog:
@@ -124,15 +140,29 @@ class SessionLog:
         if self._fd is None:
             return False
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
+        offset: Optional[int] = None
         try:
+            offset = os.lseek(self._fd, 0, os.SEEK_END)
             written = os.write(self._fd, data)
             if written != len(data):
-                raise OSError(28, "short write (disk full?)")
+                raise OSError(errno.ENOSPC, "No space left on device (short write)")
             os.fsync(self._fd)
         except OSError as err:
+            self._truncate(offset)
             self._fail(f"writing the session log {self.path} failed: {err.strerror or err}")
             return False
         return True
+
+    def _truncate(self, offset: Optional[int]) -> None:
+        """Cut the file back to ``offset`` (the start of the line that failed), so no half
+        line stays behind after a short write or a failed fsync."""
+        if self._fd is None or offset is None:
+            return
+        try:
+            os.ftruncate(self._fd, offset)
+            os.fsync(self._fd)
+        except OSError:
+            pass  # nothing more we can do; the reason is reported by _fail
 
     def write_session(self, metadata: Mapping[str, Any]) -> bool:
         """The first line: ``{"type": "session", ...}``."""

@@ -7,7 +7,9 @@ The loop calls :meth:`UtteranceSource.next_utterance` once per turn and, around 
 
 from __future__ import annotations
 
+import os
 import sys
+import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -25,6 +27,11 @@ class UtteranceError(Exception):
     def __init__(self, message: str, *, file: Optional[str] = None) -> None:
         super().__init__(message)
         self.file = file
+
+
+class MicrophoneLost(Exception):
+    """The microphone went away while listening (unplugged, or the audio server moved the
+    capture to another source); ``str(err)`` is one line. See ``MicrophoneSource.reconnect``."""
 
 
 class UtteranceSource(ABC):
@@ -91,31 +98,137 @@ def _fallback_load_audio(path: str) -> np.ndarray:
     return y
 
 
+QUIET_BLOCK_S = 0.01
+"""Block length (seconds) in which a long file's quietest point is looked for."""
+
+
+def _quiet_cut(y: np.ndarray, rate: int, search: int) -> int:
+    """Where to end a piece of ``y``: the middle of its quietest 10 ms block within the
+    last ``search`` samples (``len(y)`` when there is nothing to search)."""
+    block = max(1, int(QUIET_BLOCK_S * rate))
+    lo = max(0, len(y) - search)
+    tail = y[lo: lo + (len(y) - lo) // block * block]
+    if tail.size < block:
+        return len(y)
+    energy = np.square(tail.reshape(-1, block), dtype=np.float64).mean(axis=1)
+    # the last of the quietest blocks: a long pause is cut as late as possible
+    quietest = len(energy) - 1 - int(np.argmin(energy[::-1]))
+    return lo + quietest * block + block // 2
+
+
 class FileSource(UtteranceSource):
-    """Each file is one utterance (``--input FILE...``)."""
+    """Each file is one utterance (``--input FILE...``); a file longer than
+    ``piece_seconds`` is streamed in pieces of at most that length, cut at a quiet point,
+    each one utterance (so a 10-minute recording is one turn per phrase, in bounded memory).
+    """
 
     kind = "file"
 
-    def __init__(self, files: tuple[str, ...]) -> None:
+    def __init__(self, files: tuple[str, ...], *, piece_seconds: float = 15.0) -> None:
         self._files = list(files)
         self._next = 0
+        self.piece_seconds = float(piece_seconds)
+        self._pieces = None  # generator of (samples at 16 kHz, offset_s) of the long file being read
+        self._piece_file: Optional[str] = None
+
+    @property
+    def mid_file(self) -> bool:
+        """True while a long file is being replayed in pieces (more may follow)."""
+        return self._pieces is not None
 
     def next_utterance(self, sink=None) -> Optional[Utterance]:
-        if self._next >= len(self._files):
-            return None
-        path = self._files[self._next]
-        self._next += 1
-        started = time.time()
-        try:
-            samples = _load_audio(path)
-        except Exception as err:  # AudioLoadError has a one-line str; anything else: make one
-            from ser_model.errors import AudioLoadError
+        while True:
+            if self._pieces is not None:
+                started = time.time()
+                try:
+                    piece = next(self._pieces, None)
+                except UtteranceError:
+                    self._pieces = None
+                    raise
+                if piece is not None:
+                    samples, offset = piece
+                    return Utterance(samples=samples, sample_rate=16000, started_at=started,
+                                     ended_at=time.time(), source="file", file=self._piece_file,
+                                     offset=offset)
+                self._pieces = None
+            if self._next >= len(self._files):
+                return None
+            path = self._files[self._next]
+            self._next += 1
+            if self._is_long(path):
+                self._pieces = self._stream(path)
+                self._piece_file = path
+                continue
+            started = time.time()
+            try:
+                samples = _load_audio(path)
+            except Exception as err:  # AudioLoadError has a one-line str; anything else: make one
+                raise _utterance_error(path, err) from None
+            ended = time.time()
+            return Utterance(samples=np.asarray(samples, dtype=np.float32), sample_rate=16000,
+                             started_at=started, ended_at=ended, source="file", file=path)
 
-            msg = str(err) if isinstance(err, AudioLoadError) else f"{path}: {type(err).__name__}: {err}"
-            raise UtteranceError(msg.splitlines()[0] if msg else path, file=path) from None
-        ended = time.time()
-        return Utterance(samples=np.asarray(samples, dtype=np.float32), sample_rate=16000,
-                         started_at=started, ended_at=ended, source="file", file=path)
+    def _is_long(self, path: str) -> bool:
+        """Whether libsndfile can stream ``path`` and it lasts longer than a piece."""
+        try:
+            import soundfile as sf
+
+            info = sf.info(path)
+        except Exception:  # not readable by libsndfile: load_audio decides (and reports)
+            return False
+        return info.samplerate > 0 and info.frames > self.piece_seconds * info.samplerate
+
+    def _stream(self, path: str):
+        """Yield (16 kHz float32 piece, offset in seconds) from ``path``, one second of the
+        file read at a time; each piece ends at the quietest 10 ms in its last third (at
+        most 5 s before the limit)."""
+        import soundfile as sf
+
+        from ser_model.audio import prepare
+
+        try:
+            f = sf.SoundFile(path)
+        except Exception as err:
+            raise _utterance_error(path, err) from None
+        with f:
+            rate = int(f.samplerate)
+            limit = max(1, int(self.piece_seconds * rate))
+            search = int(min(5.0, self.piece_seconds / 3) * rate)
+            buf = np.zeros(0, dtype=np.float32)
+            pos = 0  # index in the file of buf[0]
+
+            def piece(y: np.ndarray, at: int):
+                y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+                # same conditioning as a whole file, without trimming (pieces stay contiguous)
+                out = prepare(y, sample_rate=rate, target_rate=16000, trim=False)
+                return out, at / rate
+
+            try:
+                for block in f.blocks(blocksize=rate, dtype="float32", always_2d=True):
+                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                    buf = np.concatenate([buf, mono])
+                    while len(buf) >= limit:
+                        cut = _quiet_cut(buf[:limit], rate, search)
+                        yield piece(buf[:cut], pos)
+                        buf = buf[cut:]
+                        pos += cut
+            except (sf.LibsndfileError, RuntimeError, ValueError) as err:
+                raise _utterance_error(path, err) from None
+            if len(buf) >= int(0.1 * rate):  # a last scrap under 0.1 s holds no phrase
+                yield piece(buf, pos)
+
+    def close(self) -> None:
+        if self._pieces is not None:
+            self._pieces.close()
+            self._pieces = None
+
+
+def _utterance_error(path: str, err: BaseException) -> UtteranceError:
+    """One-line UtteranceError naming ``path`` (AudioLoadError already has a one-line str)."""
+    from ser_model.errors import AudioLoadError
+
+    msg = str(err) if isinstance(err, AudioLoadError) else f"{path}: {type(err).__name__}: {err}"
+    return UtteranceError(msg.splitlines()[0] if msg else path, file=path)
 
 
 # -- text --------------------------------------------------------------------------------
@@ -151,11 +264,17 @@ class TextSource(UtteranceSource):
 class _LevelStream:
     """Wraps SpeechRecognition's stream to report the input level of each chunk."""
 
-    def __init__(self, inner, on_level: Callable[[float], None]) -> None:
+    def __init__(self, inner, on_level: Callable[[float], None],
+                 gone: Optional[threading.Event] = None) -> None:
         self.inner = inner
         self._on_level = on_level
+        self.gone = gone
+        """Set (by a :class:`_SourceWatch`) when the device is gone: reads raise MicrophoneLost."""
+        self.gone_reason: Optional[str] = None
 
     def read(self, size):
+        if self.gone is not None and self.gone.is_set():
+            raise MicrophoneLost(self.gone_reason or "the microphone is gone")
         data = self.inner.read(size)
         if data:
             x = np.frombuffer(data, dtype="<i2").astype(np.float32)
@@ -171,6 +290,46 @@ class _LevelStream:
         return self.inner.pyaudio_stream
 
 
+class _SourceWatch:
+    """Watches, once a second on a daemon thread, that the PulseAudio source the capture
+    stream started on still exists. When a microphone is unplugged PulseAudio silently moves
+    the stream to the next source, often the monitor of the speaker; this turns that into
+    :class:`MicrophoneLost` at the next read instead."""
+
+    INTERVAL_S = 1.0
+
+    def __init__(self, source: str) -> None:
+        self.source = source
+        self.gone = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="mic-watch", daemon=True)
+        self._thread.start()
+
+    @staticmethod
+    def start_for_this_process() -> Optional["_SourceWatch"]:
+        """A watch on this process's capture source; None without PulseAudio."""
+        from assistant.audio_io import pulse_capture_source
+
+        for _ in range(5):  # the stream shows up in the server a moment after it opens
+            source = pulse_capture_source(os.getpid())
+            if source:
+                return _SourceWatch(source)
+            time.sleep(0.1)
+        return None
+
+    def _run(self) -> None:
+        from assistant.audio_io import pulse_sources
+
+        while not self._stop.wait(self.INTERVAL_S):
+            sources = pulse_sources()
+            if sources is not None and self.source not in sources.values():
+                self.gone.set()
+                return
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
 class MicrophoneSource(UtteranceSource):
     """PyAudio capture through SpeechRecognition (``sr.Microphone`` + ``Recognizer.listen``)."""
 
@@ -183,10 +342,11 @@ class MicrophoneSource(UtteranceSource):
         self._source = None
         self._recognizer = None
         self._paused = False
+        self._watch: Optional[_SourceWatch] = None
+        self._index: Optional[int] = None
 
     def open(self) -> None:
-        from assistant.audio_io import (AudioSystemError, NoInputDeviceError, probe_devices,
-                                        quiet_stderr, resolve_device)
+        from assistant.audio_io import AudioSystemError, NoInputDeviceError, probe_devices, resolve_device
 
         cfg = self.config.input
         try:
@@ -196,7 +356,14 @@ class MicrophoneSource(UtteranceSource):
         has_default = any(d.is_default_input for d in devices)
         if not any(d.inputs > 0 for d in devices) or (cfg.device is None and not has_default):
             raise NoInputDeviceError("no input device (microphone) was found")
-        index = resolve_device(cfg.device, devices, kind="input")
+        self._index = resolve_device(cfg.device, devices, kind="input")
+        self._open_stream(self._index)
+
+    def _open_stream(self, index: Optional[int]) -> None:
+        """Open the capture stream on PortAudio device ``index`` (None: the default)."""
+        from assistant.audio_io import NoInputDeviceError, quiet_stderr
+
+        cfg = self.config.input
         with quiet_stderr():
             import speech_recognition as sr
 
@@ -207,12 +374,73 @@ class MicrophoneSource(UtteranceSource):
                 raise NoInputDeviceError(f"no input device could be opened ({err})") from None
         if self._mic.stream is None:  # sr.Microphone swallows the PortAudio error on open
             raise NoInputDeviceError("no input device could be opened")
-        self._mic.stream = _LevelStream(self._mic.stream, self._on_level)
-        r = sr.Recognizer()
-        r.pause_threshold = cfg.pause_seconds
-        r.non_speaking_duration = min(0.3, cfg.pause_seconds)
-        r.dynamic_energy_threshold = True
-        self._recognizer = r
+        self._paused = False
+        self._watch = _SourceWatch.start_for_this_process()
+        self._mic.stream = _LevelStream(self._mic.stream, self._on_level,
+                                        self._watch.gone if self._watch else None)
+        if self._watch is not None:
+            self._mic.stream.gone_reason = f"the microphone ({self._watch.source}) was disconnected"
+        if self._recognizer is None:  # a reconnect keeps the calibrated threshold
+            r = sr.Recognizer()
+            r.pause_threshold = cfg.pause_seconds
+            r.non_speaking_duration = min(0.3, cfg.pause_seconds)
+            r.dynamic_energy_threshold = True
+            self._recognizer = r
+
+    @property
+    def device_name(self) -> Optional[str]:
+        """The PulseAudio source being captured, when known."""
+        return self._watch.source if self._watch is not None else None
+
+    def monitor_warning(self) -> Optional[str]:
+        """A warning when the capture source is the monitor of the speaker (the assistant
+        would hear its own replies), else None."""
+        from assistant.audio_io import pulse_default_sink
+
+        if self._watch is None or not self._watch.source.endswith(".monitor"):
+            return None
+        sink = pulse_default_sink()
+        if sink and self._watch.source == f"{sink}.monitor":
+            return (f"capturing from {self._watch.source}, the monitor of the speaker: the assistant "
+                    f"would hear its own replies (plug in a microphone or pick one with --device)")
+        return None
+
+    def reconnect(self, *, timeout: float, interval: float = 0.25,
+                  stop: Optional[Callable[[], bool]] = None) -> bool:
+        """After :class:`MicrophoneLost`: release the stream and try to open the microphone
+        again every ``interval`` seconds (PulseAudio) or second (otherwise), for up to
+        ``timeout`` seconds. With PulseAudio only the source that was lost counts as back
+        (never the speaker's monitor), and the device chosen at start is reopened without a
+        new probe. True once open.
+        """
+        from assistant.audio_io import DeviceError, NoInputDeviceError, pulse_sources
+
+        lost = self.device_name
+        self.close()
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if stop is not None and stop():
+                return False
+            if lost is not None:
+                time.sleep(interval)
+                sources = pulse_sources()
+                if sources is not None and lost not in sources.values():
+                    continue
+            else:
+                time.sleep(max(interval, 1.0))
+            try:
+                if lost is not None:
+                    self._open_stream(self._index)
+                else:
+                    self.open()
+            except (NoInputDeviceError, DeviceError, OSError):
+                self.close()
+                continue
+            if lost is not None and self.device_name not in (None, lost):
+                self.close()  # opened, but on another source (e.g. the speaker's monitor)
+                continue
+            return True
+        return False
 
     def calibrate(self, status: Callable[[str], None]) -> None:
         cfg = self.config.input
@@ -225,19 +453,24 @@ class MicrophoneSource(UtteranceSource):
 
     def next_utterance(self, sink=None) -> Optional[Utterance]:
         assert self._mic is not None and self._recognizer is not None, "open() first"
-        self.resume()
         cfg = self.config.input
         rate = self._mic.SAMPLE_RATE
         chunks: list[bytes] = []
         first_at: Optional[float] = None
-        for audio in self._recognizer.listen(self._mic, phrase_time_limit=cfg.phrase_time_limit,
-                                             stream=True):
-            raw = audio.get_raw_data()
-            if first_at is None:
-                first_at = time.time() - len(raw) / 2 / rate
-            chunks.append(raw)
-            if sink is not None:
-                sink.feed(raw if rate == 16000 else audio.get_raw_data(convert_rate=16000))
+        try:
+            self.resume()
+            for audio in self._recognizer.listen(self._mic, phrase_time_limit=cfg.phrase_time_limit,
+                                                 stream=True):
+                raw = audio.get_raw_data()
+                if first_at is None:
+                    first_at = time.time() - len(raw) / 2 / rate
+                chunks.append(raw)
+                if sink is not None:
+                    sink.feed(raw if rate == 16000 else audio.get_raw_data(convert_rate=16000))
+        except MicrophoneLost:
+            raise
+        except OSError as err:  # PortAudio: the device went away under the stream
+            raise MicrophoneLost(f"the microphone stopped working ({err})") from None
         ended = time.time()
         self.pause()  # not recording while the assistant thinks and speaks
         if not chunks:
@@ -261,6 +494,9 @@ class MicrophoneSource(UtteranceSource):
             self._paused = False
 
     def close(self) -> None:
+        if self._watch is not None:
+            self._watch.stop()
+            self._watch = None
         if self._mic is not None and self._mic.stream is not None:
             from assistant.audio_io import quiet_stderr
 
@@ -268,7 +504,7 @@ class MicrophoneSource(UtteranceSource):
                 with quiet_stderr():
                     self._mic.__exit__(None, None, None)
             except OSError:
-                pass
+                pass  # the device is already gone; nothing left to release
         self._mic = None
 
 
@@ -277,7 +513,7 @@ def make_source(config: AssistantConfig, *, on_level: Callable[[float], None] = 
     """The source chosen by ``config``: files, typed text, or the microphone."""
     kind = config.source_kind
     if kind == "file":
-        return FileSource(config.input.files)
+        return FileSource(config.input.files, piece_seconds=config.input.phrase_time_limit)
     if kind == "text":
         return TextSource(prompt=prompt)
     return MicrophoneSource(config, on_level=on_level)

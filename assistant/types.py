@@ -30,11 +30,28 @@ class Utterance:
     """Path of the file, for ``--input``."""
     text: Optional[str] = None
     """The typed line, for ``--text``."""
+    offset: Optional[float] = None
+    """Seconds into ``file`` where this utterance starts, when a long file is replayed in
+    pieces (see ``sources.FileSource``); None for a whole file, the microphone or text."""
 
     @property
     def seconds(self) -> float:
         """Duration of the audio in seconds (0 in text mode)."""
         return float(len(self.samples)) / float(self.sample_rate) if self.sample_rate else 0.0
+
+
+@dataclass(frozen=True)
+class EmotionWindow:
+    """The emotion in one stretch of a long utterance (emotion over time)."""
+
+    start_s: float
+    """Start, in seconds from the start of the utterance."""
+    end_s: float
+    """End, in seconds from the start of the utterance."""
+    emotion: Optional[EmotionResult]
+    """None when the stretch holds no speech."""
+    uncertain: bool = True
+    """True when there is no emotion or its confidence is below the threshold."""
 
 
 @dataclass(frozen=True)
@@ -96,3 +113,6 @@ class Turn:
     """Per-stage latency: ``stt``, ``ser``, ``reply``, ``total``."""
     emotion_note: Optional[str] = None
     """Why ``emotion`` is None (``text``, ``no speech detected``, ``model unavailable``, an error)."""
+    windows: tuple[EmotionWindow, ...] = ()
+    """Emotion per window for an utterance longer than ``emotion.LONG_UTTERANCE_S``
+    (``emotion`` is then their duration-weighted mean); empty for shorter ones."""

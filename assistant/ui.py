@@ -28,6 +28,15 @@ def _timings(latency: Mapping[str, float]) -> str:
     return "  ".join(f"{k} {latency[k]:.0f} ms" for k in order if k in latency)
 
 
+def _windows_line(turn: Turn) -> str:
+    """Emotion over time of a long utterance, e.g. ``over time: 0-3 s sad, 3-6 s -, ...``."""
+    base = turn.utterance.offset or 0.0
+    parts = [f"{base + w.start_s:.0f}-{base + w.end_s:.0f} s "
+             + (w.emotion.label + ("?" if w.uncertain else "") if w.emotion else "-")
+             for w in turn.windows]
+    return "over time: " + ", ".join(parts)
+
+
 def _emotion_line(turn: Turn) -> str:
     if turn.emotion is None:
         return f"emotion: none ({turn.emotion_note or 'no speech detected'})"
@@ -65,6 +74,8 @@ class PlainUI:
 
     def turn(self, turn: Turn) -> None:
         where = f" {turn.utterance.file}" if turn.utterance.file else ""
+        if turn.utterance.offset is not None:
+            where += f" from {turn.utterance.offset:.1f} s"
         lines = [f"--- turn {turn.turn} ({turn.utterance.source}{where}, "
                  f"{turn.utterance.seconds:.1f} s)",
                  f"you: {turn.transcript.text or '(nothing recognised)'}"
@@ -75,6 +86,8 @@ class PlainUI:
         if turn.emotion is not None:
             for label, p in sorted(turn.emotion.probs.items(), key=lambda kv: -kv[1]):
                 lines.append(f"  {label:<10} {_bar(p)} {p:.2f}")
+        if turn.windows:
+            lines.append(_windows_line(turn))
         lines.append(f"assistant ({turn.reply.strategy}): {turn.reply.text}")
         lines.append(f"time: {_timings(turn.latency_ms)}")
         self._print("\n".join(lines))
@@ -164,9 +177,13 @@ class RichUI:
             for label, p in sorted(turn.emotion.probs.items(), key=lambda kv: -kv[1]):
                 style = "bold magenta" if label == turn.emotion.label else "magenta"
                 table.add_row(label, f"[{style}]{_bar(p)}[/{style}] {p:.2f}")
+        if turn.windows:
+            table.add_row("over time", _windows_line(turn).split(": ", 1)[1])
         table.add_row("reply", f"[cyan]{turn.reply.text}[/cyan] [dim]({turn.reply.strategy})[/dim]")
         table.add_row("time", _timings(turn.latency_ms))
         src = turn.utterance.file or turn.utterance.source
+        if turn.utterance.offset is not None:
+            src = f"{src} from {turn.utterance.offset:.1f} s"
         return Panel(table, title=f"turn {turn.turn}", subtitle=str(src), expand=True)
 
     # -- the view ---------------------------------------------------------------------

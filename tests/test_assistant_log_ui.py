@@ -152,3 +152,42 @@ def test_rich_ui_renders_without_a_terminal():
 def test_summary_lists_failed_inputs():
     text = format_summary({"turns": 0, "emotions": {}, "median_latency_ms": None, "failed_inputs": 2, "log": "/l"})
     assert "unreadable inputs: 2" in text and "n/a" in text
+
+
+def test_short_write_is_cut_back_to_the_line_start(tmp_path, monkeypatch):
+    """Disk full: os.write writes part of a line; the part is truncated away, said once."""
+    said = []
+    log = SessionLog(tmp_path / "logs", "s1", on_error=said.append)
+    assert log.write_turn(make_turn(1))
+    real_write = os.write
+
+    def short_write(fd, data):
+        return real_write(fd, data[: len(data) // 2])
+
+    monkeypatch.setattr(session_log.os, "write", short_write)
+    assert not log.write_turn(make_turn(2))
+    assert not log.write_turn(make_turn(3))
+    monkeypatch.setattr(session_log.os, "write", real_write)
+    lines = log.path.read_bytes().decode().splitlines(keepends=True)
+    assert len(lines) == 1 and lines[0].endswith("\n") and json.loads(lines[0])["turn"] == 1
+    assert len(said) == 1 and "NOT being logged" in said[0] and "No space left" in said[0]
+
+
+def test_windows_and_file_offset_are_logged_and_shown():
+    from dataclasses import replace
+
+    from assistant.types import EmotionWindow
+
+    base = make_turn(1)
+    emo = base.emotion
+    turn = replace(base, utterance=replace(base.utterance, offset=30.0),
+                   windows=(EmotionWindow(0.0, 3.0, emo, uncertain=False),
+                            EmotionWindow(3.0, 6.0, None)))
+    rec = session_log.turn_record(turn)
+    assert rec["file_offset_s"] == 30.0
+    assert rec["windows"] == [
+        {"start_s": 0.0, "end_s": 3.0, "label": "sad", "confidence": 0.7, "uncertain": False},
+        {"start_s": 3.0, "end_s": 6.0, "label": None, "confidence": None, "uncertain": True}]
+    out = io.StringIO()
+    PlainUI(out=out, err=io.StringIO()).turn(turn)
+    assert "from 30.0 s" in out.getvalue() and "over time: 30-33 s sad, 33-36 s -" in out.getvalue()

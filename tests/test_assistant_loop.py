@@ -12,7 +12,8 @@ import numpy as np
 import pytest
 
 from assistant import loop
-from assistant.config import AssistantConfig, InputConfig, LogConfig, SpeechConfig, SttConfig
+from assistant.config import (AssistantConfig, EmotionConfig, InputConfig, LogConfig, SpeechConfig,
+                              SttConfig)
 from assistant.emotion import EmotionEngine
 from assistant.stt import SttError, Transcriber
 from assistant.types import Transcript
@@ -260,3 +261,62 @@ def test_unwritable_log_dir_session_goes_on(tmp_path, monkeypatch):
     assert err.getvalue().count("NOT being logged") == 1
     assert "Session summary: 2 turn(s)" in out.getvalue()
     assert "log: NOT kept" in out.getvalue()
+
+
+def test_long_file_is_replayed_in_pieces_with_an_emotion_per_window(tmp_path, fake_model, monkeypatch):
+    """A 30 s file: consecutive pieces of at most phrase_time_limit, cut at quiet points,
+    each one turn with 3 s emotion windows; the turns cover the whole file."""
+    import soundfile as sf
+
+    from assistant import stt
+
+    class QuickStt(Transcriber):
+        name = "sphinx"
+
+        def transcribe(self, utterance):
+            return Transcript(text="a tone", engine="sphinx", seconds=0.0)
+
+    monkeypatch.setattr(loop, "make_transcriber", lambda cfg: stt.FallbackTranscriber(QuickStt()))
+
+    rate = 22050  # not 16 kHz: the pieces are resampled
+    t = np.arange(int(4.0 * rate)) / rate
+    tone = (0.3 * np.sin(2 * np.pi * 220 * t)).astype(np.float32)
+    y = np.concatenate([np.concatenate([tone, np.zeros(int(1.0 * rate), np.float32)])] * 6)
+    path = tmp_path / "long.wav"
+    sf.write(str(path), y, rate)
+    cfg = config(tmp_path, files=(str(path),), phrase_time_limit=12.0)
+    assert loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO())) == 0
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert len(turns) >= 3
+    offsets = [t["file_offset_s"] for t in turns]
+    assert offsets[0] == 0.0 and offsets == sorted(offsets)
+    assert sum(t["audio_seconds"] for t in turns) == pytest.approx(len(y) / rate, abs=0.05)
+    for t in turns:
+        assert t["file"] == str(path) and t["audio_seconds"] <= 12.0 + 1e-3
+        assert set(t) >= {"type", "session", "turn", "started_at", "ended_at", "source", "file",
+                          "audio_seconds", "transcript", "stt", "emotion", "reply", "latency_ms"}
+        if t["audio_seconds"] > 6:
+            assert len(t["windows"]) >= 2 and t["emotion"]["label"] == "sad"
+    # cut in the silences, not mid-tone: every piece but the last ends on a 1 s gap
+    for a, b in zip(offsets, offsets[1:]):
+        assert (b % 5.0) > 4.0 or (b % 5.0) < 0.01, offsets
+
+
+def test_session_keeps_no_audio_after_the_turn(tmp_path, datasets, fake_model):
+    files = [str(p) for p in ravdess_files(datasets, 2)]
+    session = loop.Session(config(tmp_path, files=tuple(files)), PlainUI(out=io.StringIO(), err=io.StringIO()))
+    assert session.run() == 0
+    assert len(session.turns) == 2 and all(t.utterance.samples.size == 0 for t in session.turns)
+    assert session.summary()["emotions"] == {"sad": 2}
+
+
+def test_explicit_bad_model_is_a_setup_error(tmp_path, datasets):
+    err = io.StringIO()
+    missing = tmp_path / "no-such-bundle"
+    cfg = AssistantConfig(input=InputConfig(files=(str(ravdess_files(datasets, 1)[0]),)),
+                          speech=SpeechConfig(speak=False), log=LogConfig(dir=str(tmp_path / "logs")),
+                          emotion=EmotionConfig(model=str(missing)))
+    assert loop.run(cfg, PlainUI(out=io.StringIO(), err=err)) == loop.EXIT_SETUP
+    lines = err.getvalue().strip().splitlines()
+    assert len(lines) == 1 and str(missing) in lines[0] and "not a model bundle" in lines[0]
+    assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").glob("*.jsonl"))
