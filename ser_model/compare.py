@@ -17,10 +17,11 @@ import shlex
 import sys
 import time
 import warnings
+from collections.abc import Sequence
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -91,8 +92,14 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
     from ser_model.baselines import fit_baseline
     from ser_model.dataset import default_cache_dir, extract_pooled
     from ser_model.plots import plot_confusion, plot_per_class_f1, plot_training_curves
-    from ser_model.train import (_progress_bar, build_feature_bank, load_config, predict_frames, select_clips,
-                                 validation_speakers)
+    from ser_model.train import (
+        _progress_bar,
+        build_feature_bank,
+        load_config,
+        predict_frames,
+        select_clips,
+        validation_speakers,
+    )
 
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
@@ -181,12 +188,12 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
     best = max(results, key=lambda m: results[m]["uar"]["mean"])
     out = {
         "protocol": PROTOCOL,
-        "created": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.now(UTC).isoformat(timespec="seconds"),
         "command": command or "ser-model compare",
         "quick": quick,
         "labels": list(LABELS),
         "folds": folds,
-        "n_clips": int(len(clips)),
+        "n_clips": len(clips),
         "config": cfg.to_dict(),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
         "best": best,
@@ -211,16 +218,16 @@ def results_markdown(res: dict) -> str:
     lines = [
         "# Speaker-independent comparison" + (" (QUICK MODE: not real results)" if res.get("quick") else ""), "",
         f"Protocol: {res['protocol']}.", "",
-        f"Folds (test speakers): " + "; ".join(f"{k}: {', '.join(s.split(':')[1] for s in f)}"
+        "Folds (test speakers): " + "; ".join(f"{k}: {', '.join(s.split(':')[1] for s in f)}"
                                                for k, f in enumerate(res["folds"])) + ".", "",
         f"{res['n_clips']} clips. Command: `{res['command']}` ({res['wall_seconds'] / 60:.1f} min wall).", "",
         "| model | UAR | accuracy | macro-F1 | params | train+test s |", "|---|---|---|---|---|---|",
     ]
     for m in models:
         r = res["models"][m]
-        cell = lambda k: f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}"  # noqa: E731
-        lines.append(f"| {m}{' (best)' if m == res['best'] else ''} | {cell('uar')} | {cell('accuracy')} | "
-                     f"{cell('macro_f1')} | {r.get('params', '—')} | {r['seconds']:.0f} |")
+        cells = " | ".join(f"{r[k]['mean']:.3f} ± {r[k]['std']:.3f}" for k in ("uar", "accuracy", "macro_f1"))
+        lines.append(f"| {m}{' (best)' if m == res['best'] else ''} | {cells} | {r.get('params', '—')} | "
+                     f"{r['seconds']:.0f} |")
     if "ensemble" in res["models"]:
         lines += ["", "ensemble = mean of the class probabilities of " + " + ".join(res["models"]["ensemble"]["members"])
                   + ", the models trained in the same fold (no extra training, no test-fold tuning)."]

@@ -101,7 +101,7 @@ class FeatureSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "FeatureSettings":
+    def from_dict(cls, d: dict) -> FeatureSettings:
         """Inverse of ``to_dict``; unknown keys raise ParameterError, missing keys take defaults."""
         known = {f.name for f in fields(cls)}
         unknown = sorted(set(d) - known)

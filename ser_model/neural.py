@@ -60,7 +60,7 @@ class ModelSettings:
         return d
 
     @classmethod
-    def from_dict(cls, d: dict) -> "ModelSettings":
+    def from_dict(cls, d: dict) -> ModelSettings:
         unknown = sorted(set(d) - {f.name for f in fields(cls)})
         if unknown:
             raise ParameterError(f"unknown model settings: {', '.join(unknown)}")

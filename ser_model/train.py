@@ -17,9 +17,10 @@ import os
 import shutil
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 
@@ -203,7 +204,12 @@ class FeatureBank:
 
 def build_feature_bank(clips, cfg: TrainConfig, *, cache_dir=None, progress=True) -> FeatureBank:
     from ser_model.augment import Augmenter
-    from ser_model.dataset import default_cache_dir, extract_frames, labels_of, speakers_of
+    from ser_model.dataset import (
+        default_cache_dir,
+        extract_frames,
+        labels_of,
+        speakers_of,
+    )
 
     cache = default_cache_dir() if cache_dir is None else cache_dir
     aug = Augmenter.from_dict(cfg.augment)
@@ -410,7 +416,13 @@ def predict_frames(model, bank_frames, indices, mean, std, max_frames: int) -> n
 
 
 def _progress_bar(enabled: bool = True):
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+    )
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
                     disable=not enabled)
@@ -575,7 +587,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
         "validation": ({"speakers": val_spk, "uar": val_uar, "keep": t.keep,
                         "members": {n: {"uar": f.val_uar, "kept_epoch": f.best_epoch} for n, f in zip(members, fits)}}
                        if val_uar is not None else None),
-        "training": {"clips": int(len(train_idx)), "validation_clips": int(len(val_idx)),
+        "training": {"clips": len(train_idx), "validation_clips": len(val_idx),
                      "epochs_run": len(fit.history), "seconds": round(sum(f.seconds for f in fits), 1)},
     }
     n_train = {"clips": len(clips), "speakers": len(set(bank.speakers.tolist()))}

@@ -41,7 +41,7 @@ def test_quick_compare_writes_tables_and_plots(tmp_path, datasets):
     assert res["quick"] is True
     assert set(res["models"]) == {"cnn1d", "svm", "dt"}
     assert res["folds"] == [["ravdess:01", "ravdess:02"], ["ravdess:03", "ravdess:04"]]
-    for name, r in res["models"].items():
+    for r in res["models"].values():
         for metric in ("uar", "accuracy", "macro_f1"):
             assert 0.0 <= r[metric]["mean"] <= 1.0 and len(r[metric]["folds"]) == 2
         assert len(r["per_class_f1"]) == 7

@@ -8,7 +8,12 @@ import numpy as np
 import pytest
 
 from ser_model.errors import ParameterError
-from ser_model.features import SPECTRAL_NAMES, FeatureSettings, frame_features, pooled_features
+from ser_model.features import (
+    SPECTRAL_NAMES,
+    FeatureSettings,
+    frame_features,
+    pooled_features,
+)
 
 SR = 16000
 

@@ -82,7 +82,7 @@ def test_bundle_predicts_and_recognizer_features_match_training(trained, dataset
     from ser_model.corpora import parse_path
     from ser_model.dataset import batch_frames, extract_frames
 
-    tmp, out, _ = trained
+    _, out, _ = trained
     rec = EmotionRecognizer.load(out, jit=False)
     clip_path = next((datasets / "ravdess" / "Actor_01").glob("*.flac"))
     result = rec.predict_file(clip_path)
