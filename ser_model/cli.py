@@ -124,13 +124,15 @@ def _cmd_models(args: argparse.Namespace) -> int:
     if not bundles:
         print(f"no model bundles found (the default is {DEFAULT_BUNDLE!r}; train one with `ser-model train`)")
         return 0
+    name_w = max(len(b.name) for b in bundles)
+    arch_w = max(len(b.architecture or "?") for b in bundles)
     for b in bundles:
         mark = "*" if default is not None and b.path.resolve() == default else " "
         if b.problem:
-            print(f"{mark} {b.name:<24} INVALID: {b.problem}")
+            print(f"{mark} {b.name:<{name_w}}  INVALID: {b.problem}")
         else:
             arch = b.architecture or "?"
-            print(f"{mark} {b.name:<24} {arch:<14} {len(b.labels)} labels  {b.source:<9} {b.path}")
+            print(f"{mark} {b.name:<{name_w}}  {arch:<{arch_w}}  {len(b.labels)} labels  {b.source:<9}  {b.path}")
     print("(* = default)" if default is not None else f"(default {DEFAULT_BUNDLE!r} not found)")
     return 0
 
