@@ -9,12 +9,12 @@ Pipeline for one utterance (any sample rate)::
 
 The model is called through one ``tf.function`` with a fixed input signature rather than
 ``keras.Model.predict`` (which costs tens of milliseconds a call in setup alone), so it is
-traced once at load time and never retraced: a 3-second utterance then takes ~5 ms on one CPU
-core, features included (``bench/ser_latency.py`` measures it). By default the traced
-function is also XLA-compiled (``jit=True``): that halves the model's share again (the
-shipped CRNN: ~3.5 ms instead of ~7 ms on a busy core) for ~3 s more at load time, which a
-long-lived user such as the assistant pays once, in the background. One-shot command-line
-runs pass ``jit=False``.
+traced once at load time and never retraced. By default the traced function is also
+XLA-compiled (``jit=True``), which roughly halves the model's share: for the shipped
+crnn+lstm+cnn1d ensemble a 3-second utterance takes a median 7.8 ms on one busy CPU core,
+features included, against 11.6 ms without XLA (``bench/ser_latency.py``). Compiling costs a
+few seconds more at load time (3-6 s on a busy 2-core box), which a long-lived user such as
+the assistant pays once, in the background; one-shot command-line runs pass ``jit=False``.
 """
 
 from __future__ import annotations
@@ -161,8 +161,8 @@ class EmotionRecognizer:
     def _compile(self, model: Any, shape: tuple[int, ...], jit: bool) -> bool:
         """Trace the model once for ``shape`` (XLA-compiled when ``jit``); returns whether XLA is used.
 
-        XLA makes the model call about twice as fast on CPU for ~3 s of compilation at load
-        time. If XLA cannot
+        XLA makes the model call about twice as fast on CPU for a few seconds of compilation
+        at load time. If XLA cannot
         compile the model, the plain graph is used and a warning is logged.
         """
         tf = self._tf
@@ -190,7 +190,7 @@ class EmotionRecognizer:
         ``threads``: TensorFlow intra-op threads (default :func:`default_threads`); set once
         per process, by whichever recognizer loads first.
         ``jit``: XLA-compile the model (default True; ``$SER_MODEL_JIT=0`` changes the
-        default): about half the model's time per call, for ~3 s more at load time.
+        default): about half the model's time per call, for a few seconds more at load time.
         Raises :class:`~ser_model.errors.BundleError` for a missing or corrupt bundle.
         """
         folder = resolve_bundle(path)
