@@ -162,8 +162,8 @@ class EmotionRecognizer:
         """Trace the model once for ``shape`` (XLA-compiled when ``jit``); returns whether XLA is used.
 
         XLA makes the model call about twice as fast on CPU for a few seconds of compilation
-        at load time. If XLA cannot
-        compile the model, the plain graph is used and a warning is logged.
+        at load time. If XLA cannot compile the model, the plain graph is used and a warning
+        is logged.
         """
         tf = self._tf
         signature = [tf.TensorSpec(shape, tf.float32)]
