@@ -43,8 +43,9 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--calibrate-seconds", type=float, metavar="S",
                      help="ambient-noise calibration at start (default 1.0)")
     stt = p.add_argument_group("speech-to-text")
-    stt.add_argument("--stt", choices=("sphinx", "whisper", "google"),
-                     help="engine: sphinx (offline, default), whisper (local, optional extra), google (online)")
+    stt.add_argument("--stt", choices=("sphinx", "whisper", "google", "none"),
+                     help="engine: sphinx (offline, default), whisper (local, optional extra), google "
+                          "(online), none (emotion only: fast analysis of long recordings)")
     stt.add_argument("--stt-model", metavar="NAME_OR_PATH", help="Whisper model already on disk")
     stt.add_argument("--allow-download", action="store_true", default=None,
                      help="let Whisper download its model")

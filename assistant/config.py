@@ -49,7 +49,8 @@ class SttConfig:
     """Speech-to-text."""
 
     engine: str = "sphinx"
-    """``sphinx`` (offline, default), ``whisper`` (local, optional extra) or ``google`` (online)."""
+    """``sphinx`` (offline, default), ``whisper`` (local, optional extra), ``google`` (online),
+    or ``none`` (no transcription: emotion-only analysis of recordings)."""
     model: Optional[str] = None
     """Whisper model name or path already on disk (``--stt-model``)."""
     allow_download: bool = False
@@ -125,7 +126,7 @@ class AssistantConfig:
         return "mic"
 
 
-STT_ENGINES = ("sphinx", "whisper", "google")
+STT_ENGINES = ("sphinx", "whisper", "google", "none")
 
 
 def _section(cls, data: Mapping[str, Any], name: str):

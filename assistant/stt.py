@@ -390,6 +390,20 @@ class GoogleTranscriber(Transcriber):
         return Transcript(text=str(text), engine=self.name, seconds=time.perf_counter() - t0)
 
 
+class NoTranscriber(Transcriber):
+    """``--stt none``: no words at all, for emotion-only analysis of long recordings.
+
+    Speech recognition is the slowest stage (pocketsphinx decodes whole utterances at close
+    to real time on a loaded 2-core machine); with ``none`` a recording is analysed at the
+    emotion model's speed and replies follow the voice alone.
+    """
+
+    name = "none"
+
+    def transcribe(self, utterance: Utterance) -> Transcript:
+        return Transcript(text="", engine=self.name, seconds=0.0)
+
+
 class FallbackTranscriber(Transcriber):
     """The chosen engine, with sphinx for any turn on which it fails."""
 
@@ -397,7 +411,7 @@ class FallbackTranscriber(Transcriber):
         self.primary = primary
         self.name = primary.name
         self._fallback_factory = fallback_factory
-        self._fallback: Optional[Transcriber] = primary if primary.name == "sphinx" else None
+        self._fallback: Optional[Transcriber] = primary if primary.name in ("sphinx", "none") else None
 
     def _sphinx(self) -> Transcriber:
         if self._fallback is None:
@@ -410,8 +424,8 @@ class FallbackTranscriber(Transcriber):
             return self.primary.transcribe(utterance)
         except Exception as err:  # any engine failure: this turn goes to sphinx
             error = _one_line(err)
-        if self.primary.name == "sphinx":
-            return Transcript(text="", engine="sphinx", seconds=time.perf_counter() - t0, error=error)
+        if self.primary.name in ("sphinx", "none"):
+            return Transcript(text="", engine=self.primary.name, seconds=time.perf_counter() - t0, error=error)
         try:
             fb = self._sphinx().transcribe(utterance)
         except Exception as err2:
@@ -472,6 +486,8 @@ def make_transcriber(config: AssistantConfig) -> FallbackTranscriber:
         primary = WhisperTranscriber(config.stt.model, allow_download=config.stt.allow_download)
     elif engine == "google":
         primary = GoogleTranscriber(config.stt.language)
+    elif engine == "none":
+        primary = NoTranscriber()
     else:
         raise SttError(f"unknown STT engine {engine!r}")
     return FallbackTranscriber(primary)

@@ -245,8 +245,11 @@ def assistant_long(tmp_path_factory: pytest.TempPathFactory, long_file: Path, sh
         log_dir = tmp_path_factory.mktemp(f"log-{name}")
         try:
             done, rss = run_measuring_peak_rss(
-                [ASSISTANT, "--input", str(path), "--no-speak", "--plain", "--log-dir", str(log_dir),
-                 "--model", str(tiny_bundle)], timeout=240)
+                # --stt none: the memory bound is about streaming the file, and pocketsphinx
+                # alone would decode 10 minutes at close to real time on a 2-core machine
+                # (the sphinx path on files is covered by the replay tests).
+                [ASSISTANT, "--input", str(path), "--stt", "none", "--no-speak", "--plain",
+                 "--log-dir", str(log_dir), "--model", str(tiny_bundle)], timeout=240)
         except subprocess.TimeoutExpired:  # the test reports it (helper and child are gone)
             done, rss = subprocess.CompletedProcess([], -9, "", "timed out after 240 s"), 10**6
         logs = session_logs(log_dir)
@@ -254,7 +257,6 @@ def assistant_long(tmp_path_factory: pytest.TempPathFactory, long_file: Path, sh
     return runs
 
 
-@pytest.mark.xfail(strict=True, reason="see docs/HARDENING_FINDINGS.md #2")
 def test_assistant_long_file_bounded_memory(assistant_long) -> None:
     done, rss, records = assistant_long["long"]
     assert_no_traceback(done.stdout + done.stderr)
@@ -263,7 +265,6 @@ def test_assistant_long_file_bounded_memory(assistant_long) -> None:
     assert rss - short_rss < 200, f"peak RSS {rss} MiB for 10 min vs {short_rss} MiB for 3 s"
 
 
-@pytest.mark.xfail(strict=True, reason="see docs/HARDENING_FINDINGS.md #2")
 def test_assistant_long_file_emotion_per_window(assistant_long) -> None:
     done, rss, records = assistant_long["long"]
     emotions = []
@@ -272,3 +273,6 @@ def test_assistant_long_file_emotion_per_window(assistant_long) -> None:
             continue
         emotions.extend(r.get("windows") or ([r["emotion"]] if r["emotion"] else []))
     assert len(emotions) >= 100, f"10 minutes judged {len(emotions)} time(s); expected one emotion per window"
+    turns = [r for r in records if r["type"] == "turn"]
+    assert turns and all(r["stt"]["engine"] == "none" and r["transcript"] == "" for r in turns)
+    assert all(r["reply"]["text"] for r in turns), "every piece of the recording gets a reply"

@@ -170,7 +170,6 @@ def test_ser_model_refuses_bad_bundle(kind, bad_bundles, datasets) -> None:
 
 
 @pytest.mark.parametrize("kind", ["tampered", "not-a-bundle", "missing"])
-@pytest.mark.xfail(strict=True, reason="see docs/HARDENING_FINDINGS.md #5")
 def test_assistant_refuses_bad_bundle(kind, bad_bundles, datasets, tmp_path: Path) -> None:
     path = bad_bundles[kind]
     clip = corpus_clips(datasets, 1, start=150)[0]

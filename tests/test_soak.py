@@ -47,7 +47,6 @@ def test_pick_files_mixes_corpora_and_is_deterministic(datasets) -> None:
     assert {"ravdess", "tess"} <= {p.relative_to(datasets).parts[0] for p in a}
 
 
-@pytest.mark.xfail(strict=True, reason="see docs/HARDENING_FINDINGS.md #6")
 def test_memory_per_turn_would_fit_300_turns(sixty) -> None:
     """The slope, extrapolated to the 280 turns of the full soak, must stay well inside the
     50 MB budget (half of it). The full soak measured +53.6 MB from turn 20 to 300."""
