@@ -5,9 +5,20 @@ Pipeline for one utterance (any sample rate)::
     ser_model.audio.prepare  ->  ser_model.audio.is_silent?  ->  NoSpeechError
     ser_model.features.frame_features (settings from the bundle)  ->  (x - mean) / std
     zero-pad/crop to the bundle's max_frames (as training does: all-zero frames are padding)
-    ->  model (one tf.function traced for that fixed input shape)  ->  EmotionResult
+    ->  model  ->  EmotionResult
 
-The model is called through one ``tf.function`` with a fixed input signature rather than
+Two backends run the model (``EmotionRecognizer.load(..., backend=...)`` or
+``$SER_MODEL_BACKEND``):
+
+- ``"numpy"``: :mod:`ser_model.np_runtime`, a pure-NumPy interpreter of the saved Keras graph
+  for a whitelist of layer types. It never imports TensorFlow or Keras, so a process that
+  loads the model and predicts stays far below TensorFlow's ~680 MB import cost and starts
+  in a fraction of a second; the shipped ensemble runs in ~5 ms on one core.
+- ``"keras"``: ``keras.saving.load_model(..., safe_mode=True)`` and TensorFlow, as below.
+- ``"auto"`` (the default): ``"numpy"`` when every layer of the model is supported, else
+  ``"keras"``.
+
+With the keras backend the model is called through one ``tf.function`` with a fixed input signature rather than
 ``keras.Model.predict`` (which costs tens of milliseconds a call in setup alone), so it is
 traced once at load time and never retraced. By default the traced function is also
 XLA-compiled (``jit=True``), which roughly halves the model's share: for the shipped
@@ -70,6 +81,18 @@ def jit_from_env(*, default: bool) -> bool:
     return default
 
 
+#: Model backends :meth:`EmotionRecognizer.load` accepts.
+BACKENDS = ("auto", "numpy", "keras")
+
+
+def backend_from_env() -> str:
+    """``$SER_MODEL_BACKEND`` (auto/numpy/keras, case-insensitive), else ``"auto"``."""
+    value = os.environ.get("SER_MODEL_BACKEND", "").strip().lower()
+    if value and value not in BACKENDS:
+        raise ParameterError(f"SER_MODEL_BACKEND must be one of {BACKENDS}, got {value!r}")
+    return value or "auto"
+
+
 def _configure_tensorflow(threads: int) -> Any:
     """Import TensorFlow once, quietly, with ``threads`` intra-op and 1 inter-op thread.
 
@@ -119,10 +142,14 @@ class EmotionRecognizer:
 
     Attributes: ``path`` (the bundle folder), ``labels`` (model output order), ``config``
     (the validated config.json), ``model_version``, ``sample_rate`` (the model's rate),
-    ``jit`` (whether the model runs XLA-compiled). ``predict`` is thread-safe.
+    ``jit`` (whether the model runs XLA-compiled; always False with the numpy backend),
+    ``backend`` (``"numpy"`` or ``"keras"``). ``predict`` is thread-safe.
     """
 
-    def __init__(self, path: Path, config: dict[str, Any], model: Any, tf: Any, *, jit: bool = True) -> None:
+    def __init__(
+        self, path: Path, config: dict[str, Any], model: Any, tf: Any = None, *, jit: bool = True,
+        backend: str = "keras",
+    ) -> None:
         from ser_model.features import FeatureSettings
 
         self.path: Path = Path(path)
@@ -156,7 +183,13 @@ class EmotionRecognizer:
         self._check_model_shape(model, shape)
         self._tf = tf
         self._lock = threading.Lock()
-        self.jit = self._compile(model, shape, jit)
+        self.backend: str = backend
+        if backend == "numpy":
+            self._call = model
+            self._run_model(np.zeros(shape, dtype=np.float32))  # fails here, not on the first utterance
+            self.jit = False
+        else:
+            self.jit = self._compile(model, shape, jit)
 
     def _compile(self, model: Any, shape: tuple[int, ...], jit: bool) -> bool:
         """Trace the model once for ``shape`` (XLA-compiled when ``jit``); returns whether XLA is used.
@@ -183,20 +216,44 @@ class EmotionRecognizer:
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, *, threads: int | None = None, jit: bool | None = None
+        cls,
+        path: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        jit: bool | None = None,
+        backend: str | None = None,
     ) -> "EmotionRecognizer":
         """Load a bundle: ``None`` for the default shipped one, a bundle name, or a folder.
 
+        ``backend``: ``"auto"`` (default; ``$SER_MODEL_BACKEND`` changes the default),
+        ``"numpy"`` or ``"keras"``; see the module docstring. ``"auto"`` uses the NumPy
+        runtime when it supports every layer of the model and falls back to Keras otherwise;
+        ``"numpy"`` raises :class:`~ser_model.errors.BundleError` for an unsupported model.
         ``threads``: TensorFlow intra-op threads (default :func:`default_threads`); set once
-        per process, by whichever recognizer loads first.
-        ``jit``: XLA-compile the model (default True; ``$SER_MODEL_JIT=0`` changes the
-        default): about half the model's time per call, for a few seconds more at load time.
+        per process, by whichever recognizer loads first (keras backend only).
+        ``jit``: XLA-compile the model (keras backend only; default True, ``$SER_MODEL_JIT=0``
+        changes the default): about half the model's time per call, for a few seconds more
+        at load time.
         Raises :class:`~ser_model.errors.BundleError` for a missing or corrupt bundle.
         """
         folder = resolve_bundle(path)
         config = load_bundle_config(folder)
         if threads is not None and (not isinstance(threads, int) or threads < 1):
             raise ParameterError(f"threads must be a positive integer, got {threads!r}")
+        backend = backend_from_env() if backend is None else backend
+        if backend not in BACKENDS:
+            raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if backend in ("auto", "numpy"):
+            from ser_model import np_runtime
+
+            try:
+                model = np_runtime.load_model(folder / config["weights"])
+            except np_runtime.UnsupportedModelError as err:
+                if backend == "numpy":
+                    raise
+                log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, _one_line(err))
+            else:
+                return cls(folder, config, model, None, jit=False, backend="numpy")
         tf = _configure_tensorflow(threads or default_threads())
         import keras
 
@@ -211,13 +268,13 @@ class EmotionRecognizer:
             raise BundleError(f"{weights}: cannot load the Keras model: {first}") from err
         if jit is None:
             jit = jit_from_env(default=True)
-        return cls(folder, config, model, tf, jit=bool(jit))
+        return cls(folder, config, model, tf, jit=bool(jit), backend="keras")
 
     def _check_model_shape(self, model: Any, shape: tuple[int | None, ...]) -> None:
         from ser_model.errors import BundleError
 
         try:
-            declared = tuple(model.inputs[0].shape)
+            declared = tuple(model.input_shape) if hasattr(model, "submodels") else tuple(model.inputs[0].shape)
         except (AttributeError, IndexError, TypeError):
             return  # subclassed models declare no input; the trace below will check
         if len(declared) != len(shape) or any(d is not None and d != s for d, s in zip(declared[1:], shape[1:])):
@@ -225,7 +282,7 @@ class EmotionRecognizer:
                 f"{self.path}: model input {declared} does not fit config.json input {shape} "
                 f"(input.kind={self.input_kind}, {len(self._mean)} normalisation columns)"
             )
-        out = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) else None
+        out = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) and not hasattr(model, "submodels") else None
         if out is not None and out[-1] is not None and out[-1] != len(self.labels):
             raise BundleError(f"{self.path}: model has {out[-1]} outputs but config.json lists {len(self.labels)} labels")
 
