@@ -1,4 +1,5 @@
-"""Latency and memory of emotion inference: our EmotionRecognizer vs the seed-style pipeline.
+"""Latency and memory of emotion inference: our EmotionRecognizer (numpy and keras backends)
+vs the seed-style pipeline.
 
     .venv/bin/python bench/ser_latency.py [--model NAME_OR_PATH] [--clips 40] [--json]
 
@@ -8,14 +9,16 @@ utterances cut from real RAVDESS clips in the shared corpora (``../shared/datase
 ``$SER_DATASETS``). Every pipeline is warmed up before timing.
 
 - ``ser predict``: ``EmotionRecognizer.predict(samples, 16000)`` on the in-memory 3 s clip
-  (prepare, silence check, frame features, normalisation, model), the assistant's path.
+  (prepare, silence check, frame features, normalisation, model), the assistant's path;
+  measured twice, with the default ``numpy`` backend (no TensorFlow in the process) and with
+  the ``keras`` backend (TensorFlow, XLA unless ``--no-xla``).
 - ``ser predict_file``: ``EmotionRecognizer.predict_file(path)`` on the same 3 s as a WAV file.
 - ``seed``: what the original prototype did per file: ``librosa.load(path)`` (resampling to
   its default 22.05 kHz), the means of 40 MFCCs, and a small Keras dense network called with
   ``model.predict`` (untrained: only its cost matters here).
 
-Reports the median and 90th percentile latency, the peak RSS of each subprocess, and how many
-times slower the seed pipeline is (median vs median).
+Reports the median and 90th percentile latency, the peak RSS of each subprocess, whether
+TensorFlow was imported, and how many times slower the seed pipeline is (median vs median).
 """
 
 from __future__ import annotations
@@ -105,20 +108,22 @@ def _summary(times: list[float]) -> dict[str, float]:
     }
 
 
-def worker_ser(files: list[Path], model: str | None, repeats: int, jit: bool) -> dict:
+def worker_ser(files: list[Path], model: str | None, repeats: int, jit: bool, backend: str) -> dict:
     core = _pin_one_core()
     import soundfile as sf
 
     started = time.perf_counter()
     from ser_model.recognizer import EmotionRecognizer
 
-    rec = EmotionRecognizer.load(model, threads=1, jit=jit)
+    rec = EmotionRecognizer.load(model, threads=1, jit=jit, backend=backend)
     load_s = time.perf_counter() - started
     audio = [sf.read(f, dtype="float32")[0] for f in files]
     predict = _summary(_time_calls(lambda y: rec.predict(y, RATE), audio, repeats))
     predict_file = _summary(_time_calls(rec.predict_file, files, repeats))
     return {
-        "pipeline": "ser",
+        "pipeline": f"ser-{rec.backend}",
+        "backend": rec.backend,
+        "tensorflow_imported": "tensorflow" in sys.modules,
         "model_version": rec.model_version,
         "xla": rec.jit,
         "core": core,
@@ -181,17 +186,21 @@ def _run_worker(kind: str, files_dir: Path, args: argparse.Namespace) -> dict:
     return json.loads(proc.stdout.strip().splitlines()[-1])
 
 
-def _table(ser: dict, seed: dict) -> str:
-    rows = [
-        ("pipeline", "median ms", "p90 ms", "peak RSS MB", "load s"),
-        (f"ser predict ({ser['model_version']}{', XLA' if ser['xla'] else ''})",
-         f"{ser['predict']['median_ms']:.2f}", f"{ser['predict']['p90_ms']:.2f}",
-         f"{ser['peak_rss_mb']:.0f}", f"{ser['load_s']:.1f}"),
-        ("ser predict_file (3 s WAV)", f"{ser['predict_file']['median_ms']:.2f}",
-         f"{ser['predict_file']['p90_ms']:.2f}", "", ""),
-        ("seed (librosa 22.05k, 40 MFCC means, model.predict)", f"{seed['predict_file']['median_ms']:.2f}",
-         f"{seed['predict_file']['p90_ms']:.2f}", f"{seed['peak_rss_mb']:.0f}", f"{seed['load_s']:.1f}"),
-    ]  # fmt: skip
+def _table(sers: list[dict], seed: dict) -> str:
+    seed_ms = seed["predict_file"]["median_ms"]
+    rows = [("pipeline", "median ms", "p90 ms", "seed / this", "peak RSS MB", "load s")]
+    for ser in sers:
+        tag = f"{ser['backend']}{', XLA' if ser['xla'] else ''}{', TF loaded' if ser['tensorflow_imported'] else ''}"
+        rows += [
+            (f"ser predict ({ser['model_version']}, {tag})",
+             f"{ser['predict']['median_ms']:.2f}", f"{ser['predict']['p90_ms']:.2f}",
+             f"{seed_ms / ser['predict']['median_ms']:.1f}x", f"{ser['peak_rss_mb']:.0f}", f"{ser['load_s']:.1f}"),
+            (f"ser predict_file (3 s WAV, {ser['backend']})", f"{ser['predict_file']['median_ms']:.2f}",
+             f"{ser['predict_file']['p90_ms']:.2f}", f"{seed_ms / ser['predict_file']['median_ms']:.1f}x", "", ""),
+        ]
+    rows.append(("seed (librosa 22.05k, 40 MFCC means, model.predict)", f"{seed_ms:.2f}",
+                 f"{seed['predict_file']['p90_ms']:.2f}", "1.0x", f"{seed['peak_rss_mb']:.0f}", f"{seed['load_s']:.1f}"))
+    # fmt: skip
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -206,38 +215,45 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--json", action="store_true", help="print one JSON object instead of the table")
     parser.add_argument("--no-xla", dest="xla", action="store_false",
                         help="load the recognizer with jit=False (default: its default, XLA on)")
-    parser.add_argument("--worker", choices=["ser", "seed"], help=argparse.SUPPRESS)
+    parser.add_argument("--backends", default="numpy,keras",
+                        help="recognizer backends to measure, comma-separated (default numpy,keras)")
+    parser.add_argument("--worker", choices=["ser-numpy", "ser-keras", "ser-auto", "seed"], help=argparse.SUPPRESS)
     parser.add_argument("--files", type=Path, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
 
     if args.worker:
         files = sorted(args.files.glob("*.wav"))
-        result = worker_ser(files, args.model, args.repeats, args.xla) if args.worker == "ser" else worker_seed(files, args.repeats)
+        if args.worker == "seed":
+            result = worker_seed(files, args.repeats)
+        else:
+            result = worker_ser(files, args.model, args.repeats, args.xla, args.worker.split("-", 1)[1])
         print(json.dumps(result))
         return 0
 
     clips = _pick_clips(args.clips)
     with tempfile.TemporaryDirectory(prefix="ser-latency-") as tmp:
         _write_crops(clips, Path(tmp))
-        ser = _run_worker("ser", Path(tmp), args)
+        sers = [_run_worker(f"ser-{b.strip()}", Path(tmp), args) for b in args.backends.split(",") if b.strip()]
         seed = _run_worker("seed", Path(tmp), args)
+    seed_ms = seed["predict_file"]["median_ms"]
     report = {
         "clips": len(clips),
         "seconds_per_clip": SECONDS,
-        "ser": ser,
+        "ser": {s["backend"]: s for s in sers},
         "seed": seed,
-        "seed_over_ser_predict": seed["predict_file"]["median_ms"] / ser["predict"]["median_ms"],
-        "seed_over_ser_predict_file": seed["predict_file"]["median_ms"] / ser["predict_file"]["median_ms"],
+        "seed_over_ser_predict": {s["backend"]: seed_ms / s["predict"]["median_ms"] for s in sers},
+        "seed_over_ser_predict_file": {s["backend"]: seed_ms / s["predict_file"]["median_ms"] for s in sers},
     }
     if args.json:
         print(json.dumps(report))
         return 0
     print(f"{len(clips)} real RAVDESS clips cut to {SECONDS:.0f} s, {args.repeats} passes, one CPU core, TF threads = 1")
-    print(_table(ser, seed))
-    print(
-        f"seed pipeline / ser predict: {report['seed_over_ser_predict']:.1f}x slower (median); "
-        f"vs ser predict_file: {report['seed_over_ser_predict_file']:.1f}x"
-    )
+    print(_table(sers, seed))
+    for s in sers:
+        print(
+            f"seed pipeline / ser predict ({s['backend']}): {report['seed_over_ser_predict'][s['backend']]:.1f}x "
+            f"slower (median); vs ser predict_file: {report['seed_over_ser_predict_file'][s['backend']]:.1f}x"
+        )
     return 0
 
 
