@@ -223,6 +223,28 @@ class EmotionRecognizer:
         jit: bool | None = None,
         backend: str | None = None,
     ) -> "EmotionRecognizer":
+        """Load a bundle and run one prediction on a synthetic signal, so that the first real
+        prediction does not pay the one-time costs (importing librosa/scipy for the features,
+        about 2-3 s here; tracing the model). The rest is as :meth:`_load`."""
+        recognizer = cls._load(path, threads=threads, jit=jit, backend=backend)
+        recognizer._warm_up()
+        return recognizer
+
+    def _warm_up(self) -> None:
+        rate = self.sample_rate
+        t = np.arange(rate, dtype=np.float32) / rate  # 1 s: a gliding, voiced-like tone
+        signal = 0.3 * np.sin(2 * np.pi * (150 + 100 * t) * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+        self.predict(signal.astype(np.float32), rate)
+
+    @classmethod
+    def _load(
+        cls,
+        path: str | Path | None = None,
+        *,
+        threads: int | None = None,
+        jit: bool | None = None,
+        backend: str | None = None,
+    ) -> "EmotionRecognizer":
         """Load a bundle: ``None`` for the default shipped one, a bundle name, or a folder.
 
         ``backend``: ``"auto"`` (default; ``$SER_MODEL_BACKEND`` changes the default),
