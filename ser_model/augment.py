@@ -93,11 +93,8 @@ def _rng(rng: object) -> np.random.Generator:
 
 
 def _positive(value: object, name: str) -> float:
-    try:
-        v = float(value)  # type: ignore[arg-type]
-    except (TypeError, ValueError):
-        raise ParameterError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(v) or v <= 0:
+    v = _finite(value, name)
+    if v <= 0:
         raise ParameterError(f"{name} must be a finite number > 0, got {value!r}")
     return v
 
