@@ -45,7 +45,7 @@ from ser_model.errors import BundleError
 
 F32 = np.float32
 
-__all__ = ["NumpyModel", "UnsupportedModelError", "load_model", "SUPPORTED_LAYERS"]
+__all__ = ["NumpyModel", "UnsupportedModelError", "load_numpy_model", "SUPPORTED_LAYERS"]
 
 
 class UnsupportedModelError(BundleError):
@@ -929,7 +929,7 @@ def read_keras_archive(path: str | Path) -> tuple[dict, bytes]:
     return config, weights
 
 
-def load_model(path: str | Path) -> NumpyModel:
+def load_numpy_model(path: str | Path) -> NumpyModel:
     """Load a ``.keras`` file for NumPy inference.
 
     Raises :class:`UnsupportedModelError` for a layer/option outside the whitelist and

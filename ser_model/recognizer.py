@@ -269,7 +269,7 @@ class EmotionRecognizer:
             from ser_model import np_runtime
 
             try:
-                model = np_runtime.load_model(folder / config["weights"])
+                model = np_runtime.load_numpy_model(folder / config["weights"])
             except np_runtime.UnsupportedModelError as err:
                 if backend == "numpy":
                     raise

@@ -173,7 +173,7 @@ def test_every_supported_layer_matches_keras(tmp_path: Path) -> None:
         x[i, :real] = rng.standard_normal((real, n))
     keras_model = _keras_model(weights)
     want = np.asarray(keras_model(x, training=False))
-    ours = np_runtime.load_model(weights)
+    ours = np_runtime.load_numpy_model(weights)
     got_batch = ours(x)  # batched (the np.where mask path) ...
     got_single = np.concatenate([ours(x[i : i + 1]) for i in range(len(x))])  # ... and batch 1 (step skipping)
     assert np.abs(got_batch - want).max() < TOL
