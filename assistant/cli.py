@@ -13,6 +13,7 @@ speech_recognition or matplotlib), so ``--help`` and ``--version`` answer at onc
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import Optional, Sequence
 
@@ -129,7 +130,16 @@ def cmd_history(argv: Sequence[str]) -> int:
         return 1
 
 
+# The stages already run in parallel (sphinx in a child process, the emotion model in a
+# thread); a multi-threaded BLAS pool only fights them for the cores. On 2 cores it made the
+# emotion model's share of a turn 87 ms instead of 14 ms (bench/turn_latency.py). Set before
+# NumPy is imported; a value already in the environment wins.
+_SINGLE_THREADED_MATH = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
+    for var in _SINGLE_THREADED_MATH:
+        os.environ.setdefault(var, "1")
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "devices":
         return cmd_devices(argv[1:])
