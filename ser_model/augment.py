@@ -99,6 +99,14 @@ def _positive(value: object, name: str) -> float:
     return v
 
 
+def _tempo_rate(rate: object) -> float:
+    """A speed/tempo factor in [0.5, 2]."""
+    r = _positive(rate, "rate")
+    if not 0.5 <= r <= 2.0:
+        raise ParameterError(f"rate must be in [0.5, 2], got {rate}")
+    return r
+
+
 def _finite(value: object, name: str) -> float:
     try:
         v = float(value)  # type: ignore[arg-type]
@@ -193,9 +201,7 @@ def speed(y: np.ndarray, *, rate: float) -> np.ndarray:
         (round(n / rate),) float32.
     """
     x = _signal(y)
-    r = _positive(rate, "rate")
-    if not 0.5 <= r <= 2.0:
-        raise ParameterError(f"rate must be in [0.5, 2], got {rate}")
+    r = _tempo_rate(rate)
     if r == 1.0:
         return _finish(x)
     return _finish(_fit_length(_resample(x, 1.0 / r), int(round(x.size / r))))
@@ -256,9 +262,7 @@ def time_stretch(y: np.ndarray, *, rate: float, sample_rate: float = 16000) -> n
         (round(n / rate),) float32.
     """
     x = _signal(y)
-    r = _positive(rate, "rate")
-    if not 0.5 <= r <= 2.0:
-        raise ParameterError(f"rate must be in [0.5, 2], got {rate}")
+    r = _tempo_rate(rate)
     sr = _positive(sample_rate, "sample_rate")
     if r == 1.0:
         return _finish(x)

@@ -41,12 +41,7 @@ def plot_confusion(counts: np.ndarray, path: str | Path, *, labels: Sequence[str
     ax.set_ylabel("true")
     ax.set_title(title or "confusion matrix (row-normalised)")
     fig.colorbar(im, ax=ax, fraction=0.046)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=110)
 
 
 def plot_training_curves(histories: Mapping[str, Sequence[Sequence[Mapping]]], path: str | Path) -> Path:
@@ -67,12 +62,7 @@ def plot_training_curves(histories: Mapping[str, Sequence[Sequence[Mapping]]], p
         axes[1, col].set_title(f"{name}: validation-speaker UAR")
         axes[1, col].set_xlabel("epoch")
         axes[0, col].legend(fontsize=7)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=100)
 
 
 def plot_per_class_f1(per_class: Mapping[str, Sequence[float]], path: str | Path, *,
@@ -89,12 +79,7 @@ def plot_per_class_f1(per_class: Mapping[str, Sequence[float]], path: str | Path
     ax.set_ylim(0, 1)
     ax.set_ylabel("F1 (held-out speakers)")
     ax.legend(fontsize=8, ncols=min(len(names), 4))
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
-    return path
+    return _save(fig, path, dpi=100)
 
 
 def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = None) -> Path:
@@ -136,13 +121,8 @@ def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = 
     axes[-1, 0].set_xlabel("seconds")
     axes[-1, 1].set_xlabel("seconds")
     fig.suptitle("waveform and log-mel spectrogram (dB) per emotion")
-    fig.tight_layout()
     out = Path(out)
-    path = out if out.suffix.lower() == ".png" else out / "examples.png"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=72)
-    plt.close(fig)
-    return path
+    return _save(fig, out if out.suffix.lower() == ".png" else out / "examples.png", dpi=72)
 
 
 def add_plot_examples_arguments(parser: argparse.ArgumentParser) -> None:
@@ -161,3 +141,14 @@ def run_plot_examples(args: argparse.Namespace) -> int:
         return 2
     print(f"wrote {path}")
     return 0
+
+
+def _save(fig, path: str | Path, *, dpi: int) -> Path:
+    """Lay out, write (creating the folder) and close ``fig``; return the path written."""
+    plt = _plt()
+    fig.tight_layout()
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=dpi)
+    plt.close(fig)
+    return path
