@@ -214,6 +214,14 @@ class EmotionRecognizer:
 
     # -- construction -------------------------------------------------------------------
 
+    def _warmed(self) -> "EmotionRecognizer":
+        """Run one prediction on 1 s of a gliding, voiced-like tone; return self."""
+        rate = self.sample_rate
+        t = np.arange(rate, dtype=np.float32) / rate
+        signal = 0.3 * np.sin(2 * np.pi * (150 + 100 * t) * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
+        self.predict(signal.astype(np.float32), rate)
+        return self
+
     @classmethod
     def load(
         cls,
@@ -223,29 +231,11 @@ class EmotionRecognizer:
         jit: bool | None = None,
         backend: str | None = None,
     ) -> "EmotionRecognizer":
-        """Load a bundle and run one prediction on a synthetic signal, so that the first real
-        prediction does not pay the one-time costs (importing librosa/scipy for the features,
-        about 2-3 s here; tracing the model). The rest is as :meth:`_load`."""
-        recognizer = cls._load(path, threads=threads, jit=jit, backend=backend)
-        recognizer._warm_up()
-        return recognizer
-
-    def _warm_up(self) -> None:
-        rate = self.sample_rate
-        t = np.arange(rate, dtype=np.float32) / rate  # 1 s: a gliding, voiced-like tone
-        signal = 0.3 * np.sin(2 * np.pi * (150 + 100 * t) * t) * (1 + 0.5 * np.sin(2 * np.pi * 3 * t))
-        self.predict(signal.astype(np.float32), rate)
-
-    @classmethod
-    def _load(
-        cls,
-        path: str | Path | None = None,
-        *,
-        threads: int | None = None,
-        jit: bool | None = None,
-        backend: str | None = None,
-    ) -> "EmotionRecognizer":
         """Load a bundle: ``None`` for the default shipped one, a bundle name, or a folder.
+
+        The recognizer returned has already run one prediction on a synthetic signal, so
+        the first real one does not pay the one-time costs (importing librosa/scipy for the
+        features, about 2-3 s here; tracing the model).
 
         ``backend``: ``"auto"`` (default; ``$SER_MODEL_BACKEND`` changes the default),
         ``"numpy"`` or ``"keras"``; see the module docstring. ``"auto"`` uses the NumPy
@@ -275,7 +265,7 @@ class EmotionRecognizer:
                     raise
                 log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, _one_line(err))
             else:
-                return cls(folder, config, model, None, jit=False, backend="numpy")
+                return cls(folder, config, model, None, jit=False, backend="numpy")._warmed()
         tf = _configure_tensorflow(threads or default_threads())
         import keras
 
@@ -290,7 +280,7 @@ class EmotionRecognizer:
             raise BundleError(f"{weights}: cannot load the Keras model: {first}") from err
         if jit is None:
             jit = jit_from_env(default=True)
-        return cls(folder, config, model, tf, jit=bool(jit), backend="keras")
+        return cls(folder, config, model, tf, jit=bool(jit), backend="keras")._warmed()
 
     def _check_model_shape(self, model: Any, shape: tuple[int | None, ...]) -> None:
         from ser_model.errors import BundleError
