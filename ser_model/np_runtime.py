@@ -16,10 +16,11 @@ What it runs: only the whitelisted layer types below, implemented here in NumPy 
 Keras 3 semantics at inference (``training=False``), including Keras mask propagation
 (which layers consume, propagate or destroy the ``_keras_mask``):
 
-    InputLayer, Functional (nested), Conv1D, BatchNormalization, Add, Average, Activation,
-    Dense, MaxPooling1D, AveragePooling1D, GlobalAveragePooling1D, Dropout,
-    SpatialDropout1D, Masking, GRU, LSTM, Bidirectional, the ops NotEqual and Any, and our
-    ser_model layers SpecAugment, FrameMask, AttentionPooling.
+    InputLayer, Functional (nested), Conv1D, Conv2D (stride 1), BatchNormalization, Add,
+    Average, Activation, Dense, MaxPooling1D, MaxPooling2D, AveragePooling1D,
+    GlobalAveragePooling1D, Reshape, Dropout, SpatialDropout1D, SpatialDropout2D, Masking,
+    GRU, LSTM, Bidirectional, the ops NotEqual and Any, and our ser_model layers
+    SpecAugment, FrameMask, AttentionPooling, FeatureSlice.
 
 Any other layer type, option or dtype policy raises :class:`UnsupportedModelError` (a
 :class:`~ser_model.errors.BundleError`) naming it, so the caller can fall back to Keras.
@@ -458,6 +459,107 @@ class _AttentionPooling(_Layer):
         return np.concatenate([mean, std], axis=-1).astype(F32)
 
 
+def _pair(v: Any, where: str) -> tuple[int, int]:
+    """Keras stores 2-D params as [a, b] (or one int for both)."""
+    if isinstance(v, (list, tuple)):
+        if len(v) != 2:
+            raise UnsupportedModelError(f"{where}: expected two values, got {v!r}")
+        return int(v[0]), int(v[1])
+    return int(v), int(v)
+
+
+class _Conv2D(_Layer):
+    """Conv2D, channels_last, stride 1, no dilation or groups: im2col then one matmul."""
+
+    def __init__(self, name, cfg, weights, where):
+        super().__init__(name, cfg, weights, where)
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            raise UnsupportedModelError(f"{where}: Conv2D data_format {cfg.get('data_format')!r} is not supported")
+        if int(cfg.get("groups", 1)) != 1:
+            raise UnsupportedModelError(f"{where}: grouped Conv2D is not supported by the NumPy runtime")
+        if _pair(cfg.get("strides", 1), where) != (1, 1) or _pair(cfg.get("dilation_rate", 1), where) != (1, 1):
+            raise UnsupportedModelError(f"{where}: strided or dilated Conv2D is not supported by the NumPy runtime")
+        self.kh, self.kw = _pair(cfg["kernel_size"], where)
+        self.padding = cfg.get("padding", "valid")
+        _pad_amounts(1, 1, 1, self.padding)  # validates
+        self.fn = _activation(cfg.get("activation"), where)
+        filters = int(cfg["filters"])
+        ws = weights.vars()
+        if not ws:
+            raise BundleError(f"model weights: {weights.path} has no kernel")
+        c_in = ws[0].shape[2] if ws[0].ndim == 4 else -1
+        shapes = [(self.kh, self.kw, c_in, filters)] + ([(filters,)] if cfg.get("use_bias", True) else [])
+        ws = _expect(ws, shapes, where)
+        # im2col layout: columns are (kh, kw, C_in) flattened, matching the kernel's reshape.
+        self.kernel = np.ascontiguousarray(ws[0].reshape(self.kh * self.kw * c_in, filters))
+        self.bias = ws[1] if len(ws) > 1 else None
+        self.filters = filters
+
+    def call(self, x, mask):
+        b, h, w, c = x.shape
+        top, bottom, out_h = _pad_amounts(h, self.kh, 1, self.padding)
+        left, right, out_w = _pad_amounts(w, self.kw, 1, self.padding)
+        if top or bottom or left or right:
+            xp = np.zeros((b, h + top + bottom, w + left + right, c), dtype=F32)
+            xp[:, top : top + h, left : left + w] = x
+        else:
+            xp = x
+        cols = np.empty((b, out_h, out_w, self.kh * self.kw * c), dtype=F32)
+        for i in range(self.kh):
+            for j in range(self.kw):
+                k = (i * self.kw + j) * c
+                cols[..., k : k + c] = xp[:, i : i + out_h, j : j + out_w]
+        y = (cols.reshape(-1, cols.shape[-1]) @ self.kernel).reshape(b, out_h, out_w, self.filters)
+        if self.bias is not None:
+            y += self.bias
+        return _apply(self.fn, y)
+
+
+class _MaxPool2D(_Layer):
+    """MaxPooling2D, channels_last, strides equal to the pool size."""
+
+    def __init__(self, name, cfg, weights, where):
+        super().__init__(name, cfg, weights, where)
+        if cfg.get("data_format", "channels_last") != "channels_last":
+            raise UnsupportedModelError(f"{where}: pooling data_format {cfg.get('data_format')!r} is not supported")
+        self.p = _pair(cfg["pool_size"], where)
+        strides = cfg.get("strides")
+        if strides is not None and _pair(strides, where) != self.p:
+            raise UnsupportedModelError(f"{where}: MaxPooling2D strides other than the pool size are not supported")
+        self.padding = cfg.get("padding", "valid")
+        _pad_amounts(1, 1, 1, self.padding)  # validates
+
+    def call(self, x, mask):
+        b, h, w, c = x.shape
+        (ph, pw) = self.p
+        top, bottom, out_h = _pad_amounts(h, ph, ph, self.padding)
+        left, right, out_w = _pad_amounts(w, pw, pw, self.padding)
+        xp = np.full((b, out_h * ph, out_w * pw, c), -np.inf, dtype=F32)
+        hh, ww = min(h, out_h * ph - top), min(w, out_w * pw - left)
+        xp[:, top : top + hh, left : left + ww] = x[:, :hh, :ww]
+        return xp.reshape(b, out_h, ph, out_w, pw, c).max(axis=(2, 4))
+
+
+class _Reshape(_Layer):
+    def __init__(self, name, cfg, weights, where):
+        super().__init__(name, cfg, weights, where)
+        self.shape = tuple(int(v) for v in cfg["target_shape"])
+
+    def call(self, x, mask):
+        return x.reshape((x.shape[0], *self.shape))
+
+
+class _FeatureSlice(_Layer):
+    """ser_model.layers.FeatureSlice: columns start:stop of the last axis."""
+
+    def __init__(self, name, cfg, weights, where):
+        super().__init__(name, cfg, weights, where)
+        self.start, self.stop = int(cfg.get("start", 0)), int(cfg.get("stop", 1))
+
+    def call(self, x, mask):
+        return np.ascontiguousarray(x[..., self.start : self.stop])
+
+
 class _NotEqual(_Layer):
     n_args = 2
 
@@ -651,6 +753,10 @@ _KERAS_LAYERS = {
     "GlobalAveragePooling1D": _GlobalAvgPool1D,
     "Dropout": _Identity,
     "SpatialDropout1D": _Identity,
+    "SpatialDropout2D": _Identity,
+    "Conv2D": _Conv2D,
+    "MaxPooling2D": _MaxPool2D,
+    "Reshape": _Reshape,
     "Masking": _Masking,
     "GRU": lambda n, c, w, wh: _RNN(n, c, w, wh, kind="gru"),
     "LSTM": lambda n, c, w, wh: _RNN(n, c, w, wh, kind="lstm"),
@@ -658,7 +764,8 @@ _KERAS_LAYERS = {
     "NotEqual": _NotEqual,
     "Any": _Any,
 }
-_OUR_LAYERS = {"SpecAugment": _SpecAugment, "FrameMask": _FrameMask, "AttentionPooling": _AttentionPooling}
+_OUR_LAYERS = {"SpecAugment": _SpecAugment, "FrameMask": _FrameMask, "AttentionPooling": _AttentionPooling,
+               "FeatureSlice": _FeatureSlice}
 _OPS = {"NotEqual", "Any"}  # keras.src.ops operations: not Layers, so not in the saved weights
 
 

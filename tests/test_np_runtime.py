@@ -107,7 +107,7 @@ def _frames_config(frames: int) -> dict:
 def _every_layer_model(frames: int, n: int):
     import keras
 
-    from ser_model.layers import AttentionPooling, FrameMask, SpecAugment
+    from ser_model.layers import AttentionPooling, FeatureSlice, FrameMask, SpecAugment
 
     keras.utils.set_random_seed(3)
     L = keras.layers
@@ -149,8 +149,23 @@ def _every_layer_model(frames: int, n: int):
     out2 = L.Dense(len(LABELS), activation="softmax")(h)
     member2 = keras.Model(inp2, out2, name="rnns")
 
+    # member 3: log-mel columns as an image through 2-D convs and pools (the cnn2d style),
+    # with odd sizes so that SAME padding is uneven
+    inp3 = keras.Input((frames, n), name="frames")
+    im = FeatureSlice(0, 13)(inp3)
+    im = L.Reshape((frames, 13, 1))(im)
+    im = L.Conv2D(4, 3, padding="same", activation="relu")(im)
+    im = L.BatchNormalization()(im)
+    im = L.MaxPooling2D((2, 2), padding="same")(im)  # (24, 7, 4)
+    im = L.Conv2D(6, (3, 2), padding="valid", use_bias=False)(im)  # (22, 6, 6)
+    im = L.MaxPooling2D((3, 4), padding="same")(im)  # (8, 2, 6)
+    im = L.SpatialDropout2D(0.2)(im)
+    im = L.Reshape((8, 12))(im)
+    out3 = L.Dense(len(LABELS), activation="softmax")(L.GlobalAveragePooling1D()(im))
+    member3 = keras.Model(inp3, out3, name="image")
+
     top = keras.Input((frames, n), name="frames")
-    out = L.Average(name="probs")([member1(top), member2(top)])
+    out = L.Average(name="probs")([member1(top), member2(top), member3(top)])
     return keras.Model(top, out, name="ensemble")
 
 
