@@ -67,6 +67,25 @@ class AttentionPooling(keras.layers.Layer):
 
 
 @keras.saving.register_keras_serializable(package="ser_model")
+class FeatureSlice(keras.layers.Layer):
+    """Columns ``start:stop`` of the last axis: (batch, frames, features) -> (batch, frames, stop - start)."""
+
+    def __init__(self, start: int = 0, stop: int = 1, **kwargs):
+        super().__init__(**kwargs)
+        self.start = int(start)
+        self.stop = int(stop)
+
+    def call(self, inputs):
+        return inputs[..., self.start : self.stop]
+
+    def compute_output_shape(self, input_shape):
+        return (*input_shape[:-1], self.stop - self.start)
+
+    def get_config(self):
+        return {**super().get_config(), "start": self.start, "stop": self.stop}
+
+
+@keras.saving.register_keras_serializable(package="ser_model")
 class MaskedGlobalPooling(keras.layers.Layer):
     """Mean over the unmasked frames: inputs ``[x, mask]`` -> (batch, channels)."""
 

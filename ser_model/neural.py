@@ -4,6 +4,10 @@
 - ``cnn1d``: the seed project's 1-D CNN (4 Conv1D blocks with pooling and dropout, dense).
 - ``crnn``: our design: padding mask, SpecAugment, 1-D conv blocks with batch norm and
   residual connections, a small BiGRU, attentive statistics pooling.
+- ``cnn2d``: our second design: the log-mel bands as a time x frequency image through 2-D conv
+  blocks (a pitch or formant shift between speakers moves a pattern along the frequency axis,
+  which 2-D convolution and pooling tolerate and per-band 1-D models do not), then attentive
+  statistics pooling over time.
 
 All take zero-padded, normalised frame features; all-zero frames are treated as padding
 where the architecture can (``FrameMask``). Keras/TensorFlow are imported inside functions.
@@ -15,7 +19,7 @@ from dataclasses import asdict, dataclass, fields
 
 from ser_model.errors import ParameterError
 
-ARCHITECTURES: tuple[str, ...] = ("lstm", "cnn1d", "crnn")
+ARCHITECTURES: tuple[str, ...] = ("lstm", "cnn1d", "crnn", "cnn2d")
 
 
 @dataclass(frozen=True)
@@ -43,7 +47,10 @@ class ModelSettings:
     l2: float = 1e-4
     """L2 weight decay on conv/dense kernels."""
     block_convs: int = 2
-    """crnn: Conv1D layers per residual block (1 or 2)."""
+    """crnn: Conv1D layers per residual block (1 or 2); cnn2d: Conv2D layers per block."""
+    image_bins: int = 64
+    """cnn2d: the first ``image_bins`` feature columns (the log-mel bands, which come first in
+    the frame features) form the 2-D time x frequency input."""
 
     def __post_init__(self) -> None:
         if self.architecture not in ARCHITECTURES:
@@ -69,7 +76,7 @@ class ModelSettings:
 
 def build_model(input_shape: tuple[int, int], n_classes: int, settings: ModelSettings, *, seed: int = 0):
     """An uncompiled Keras model for ``settings.architecture`` on inputs ``(frames, features)``."""
-    builders = {"lstm": build_lstm, "cnn1d": build_cnn1d, "crnn": build_crnn}
+    builders = {"lstm": build_lstm, "cnn1d": build_cnn1d, "crnn": build_crnn, "cnn2d": build_cnn2d}
     return builders[settings.architecture](tuple(input_shape), n_classes, settings, seed=seed)
 
 
@@ -150,3 +157,46 @@ def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
     x = keras.layers.Dropout(settings.dropout)(x)
     out = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probs")(x)
     return keras.Model(inp, out, name="crnn")
+
+
+def build_cnn2d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
+    """Our 2-D design: mask -> SpecAugment -> log-mel columns as a (frames, bands, 1) image ->
+    per entry of ``channels``: [Conv2D 3x3 -> BN -> ReLU] x ``block_convs`` -> MaxPool 2x2 ->
+    the remaining bands flattened per frame -> attentive statistics pooling over unpadded frames
+    -> dropout -> softmax."""
+    import keras
+
+    from ser_model.layers import AttentionPooling, FeatureSlice, FrameMask, SpecAugment
+
+    frames, n_feat = input_shape
+    bins = settings.image_bins
+    if not 0 < bins <= n_feat:
+        raise ParameterError(f"image_bins must be in 1..{n_feat}, got {bins}")
+    keras.utils.set_random_seed(seed)
+    reg = keras.regularizers.L2(settings.l2) if settings.l2 > 0 else None
+    inp = keras.Input(shape=input_shape, name="frames")
+    mask = FrameMask(name="frame_mask")(inp)
+    x = inp
+    if settings.spec_augment:
+        x = SpecAugment(freq_width=settings.freq_width, time_width=settings.time_width, seed=seed,
+                        name="spec_augment")(x)
+    x = FeatureSlice(0, bins, name="logmel")(x)
+    x = keras.layers.Reshape((frames, bins, 1), name="image")(x)
+    t, f = frames, bins
+    for i, c in enumerate(settings.channels):
+        for j in range(max(1, settings.block_convs)):
+            x = keras.layers.Conv2D(c, 3, padding="same", use_bias=False, kernel_regularizer=reg,
+                                    name=f"b{i}_conv{j + 1}")(x)
+            x = keras.layers.BatchNormalization(name=f"b{i}_bn{j + 1}")(x)
+            x = keras.layers.Activation("relu", name=f"b{i}_relu{j + 1}")(x)
+        pool_f = 2 if f >= 2 else 1
+        x = keras.layers.MaxPooling2D((2, pool_f), padding="same", name=f"b{i}_pool")(x)
+        mask = keras.layers.MaxPooling1D(2, padding="same", name=f"b{i}_mask_pool")(mask)
+        t, f = -(-t // 2), -(-f // pool_f)
+        if settings.dropout > 0:
+            x = keras.layers.SpatialDropout2D(settings.dropout / 2, name=f"b{i}_drop")(x)
+    x = keras.layers.Reshape((t, f * settings.channels[-1]), name="per_frame")(x)
+    x = AttentionPooling(settings.attention_units, with_std=True, name="att_pool")([x, mask])
+    x = keras.layers.Dropout(settings.dropout)(x)
+    out = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probs")(x)
+    return keras.Model(inp, out, name="cnn2d")
