@@ -5,8 +5,10 @@ actors 4k+1..4k+4); each fold trains on all other RAVDESS actors plus every TESS
 on its held-out actors only. Neural models early-stop on two validation actors taken from the
 training actors; classical ones tune their grids with GroupKFold by speaker inside the
 training clips. Augmented copies exist only for training clips' use. Writes ``results.json``,
-``results.md`` and the plots (confusion matrix of the best model over all folds, training
-curves, per-class F1) into ``--out``.
+``results.md``, the held-out class probabilities of the neural models (``fold_probs.npz``,
+from which ``--rescore`` scores further ensembles without training) and the plots
+(confusion matrix of the configuration's ensemble, or of the best model, over all folds;
+training curves; per-class F1) into ``--out``.
 """
 
 from __future__ import annotations
@@ -36,14 +38,25 @@ PROTOCOL = ("speaker-independent: RAVDESS actors split into folds in order (01-2
             "4k+1..4k+4), all TESS clips in every training fold; test actors never seen in training or tuning")
 
 
+#: Settings of each architecture when it is not the one the config's [model] table describes
+#: (an ensemble member, or a row of compare): the seed designs as published, ours as tuned.
+MEMBER_SETTINGS: dict[str, ModelSettings] = {
+    "lstm": ModelSettings(architecture="lstm", rnn_units=64, dropout=0.3),
+    "cnn1d": ModelSettings(architecture="cnn1d", channels=(64, 64, 128, 128), kernel_size=5, dropout=0.3),
+    "crnn": ModelSettings(architecture="crnn", channels=(48, 64, 96), kernel_size=5, rnn_units=48, attention_units=64,
+                          dropout=0.3, spec_augment=True, block_convs=1, freq_width=8, time_width=16, l2=1e-4),
+    "cnn2d": ModelSettings(architecture="cnn2d", channels=(16, 32, 64, 96), attention_units=64, dropout=0.3,
+                           spec_augment=True, block_convs=1, image_bins=64, freq_width=8, time_width=16, l2=1e-4),
+}
+
+
 def model_settings_for(name: str, best: ModelSettings) -> ModelSettings:
-    """Settings of neural model ``name``: the seed designs as published, ours from the config."""
-    if name == "lstm":
-        return ModelSettings(architecture="lstm", rnn_units=64, dropout=0.3)
-    if name == "cnn1d":
-        return ModelSettings(architecture="cnn1d", channels=(64, 64, 128, 128), kernel_size=5, dropout=0.3)
+    """Settings of neural model ``name``: the config's [model] table for its own architecture,
+    MEMBER_SETTINGS for the others."""
     if name == best.architecture:
         return best
+    if name in MEMBER_SETTINGS:
+        return MEMBER_SETTINGS[name]
     return replace(best, architecture=name)
 
 
@@ -91,7 +104,7 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
     """
     from ser_model.baselines import fit_baseline
     from ser_model.dataset import default_cache_dir, extract_pooled
-    from ser_model.plots import plot_confusion, plot_per_class_f1, plot_training_curves
+    from ser_model.plots import plot_training_curves
     from ser_model.train import (
         _progress_bar,
         build_feature_bank,
@@ -202,14 +215,89 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
-    (out_dir / "results.json").write_text(json.dumps(out, indent=1) + "\n", encoding="utf-8")
-    (out_dir / "results.md").write_text(results_markdown(out), encoding="utf-8")
-    plot_confusion(np.array(results[best]["confusion"]), out_dir / "confusion_best.png",
-                   title=f"{best}: held-out speakers, all folds (row-normalised)")
+    if fold_probs:  # held-out class probabilities, so other ensembles can be scored without retraining
+        order = sorted(fold_probs)
+        arrays = {"labels": np.concatenate([labels[np.isin(speakers, folds[k])] for k in order]),
+                  "fold": np.concatenate([np.full(int(np.isin(speakers, folds[k]).sum()), k) for k in order])}
+        for m in neural:
+            if all(m in fold_probs[k] for k in order):
+                arrays[f"probs_{m}"] = np.concatenate([fold_probs[k][m] for k in order]).astype(np.float32)
+        np.savez_compressed(out_dir / "fold_probs.npz", **arrays)
     if any(histories.values()):
         plot_training_curves(histories, out_dir / "training_curves.png")
-    plot_per_class_f1({m: results[m]["per_class_f1"] for m in all_names}, out_dir / "per_class_f1.png")
+    _write_report(out, out_dir)
     return out
+
+
+def _write_report(res: dict, out_dir: Path) -> None:
+    """results.json, results.md, the confusion matrix (of the config's ensemble when there is
+    one, since that is what ships, else of the best model) and the per-class F1 plot."""
+    from ser_model.plots import plot_confusion, plot_per_class_f1
+
+    results = res["models"]
+    res["best"] = max(results, key=lambda m: results[m]["uar"]["mean"])
+    shown = "ensemble" if "ensemble" in results else res["best"]
+    (out_dir / "results.json").write_text(json.dumps(res, indent=1) + "\n", encoding="utf-8")
+    (out_dir / "results.md").write_text(results_markdown(res), encoding="utf-8")
+    plot_confusion(np.array(results[shown]["confusion"]), out_dir / "confusion_best.png",
+                   title=f"{shown}: held-out speakers, all folds (row-normalised)")
+    plot_per_class_f1({m: r["per_class_f1"] for m, r in results.items()}, out_dir / "per_class_f1.png")
+
+
+def rescore_ensembles(out_dir: str | Path, ensembles: Sequence[Sequence[str]],
+                      config_members: Sequence[str] | None = None, config: dict | None = None) -> dict:
+    """Add the rows of further ensembles to an earlier run's results, without training.
+
+    Reads ``out_dir/results.json`` and the held-out probabilities that run saved in
+    ``out_dir/fold_probs.npz``; each entry of ``ensembles`` (two or more neural models of that
+    run) becomes a row named by its members joined with ``+``, scored on the same folds exactly
+    as the config's ensemble is. ``config_members``: the members of the configuration's
+    ensemble now, when they differ from the run's; its ``ensemble`` row is then scored anew and
+    the run's one is kept under its members' name; ``config`` (its ``to_dict()``) must then be
+    the run's recipe but for the ensemble's members and the bundle name and version. Rewrites
+    results.json, results.md and the plots; returns the results.
+    """
+    out_dir = Path(out_dir)
+    try:
+        res = json.loads((out_dir / "results.json").read_text(encoding="utf-8"))
+        with np.load(out_dir / "fold_probs.npz", allow_pickle=False) as z:
+            arrays = {k: z[k] for k in z.files}
+    except FileNotFoundError as err:
+        raise ParameterError(f"{err.filename}: not found; run `ser-model compare` with neural models first") from err
+    labels, fold = arrays["labels"], arrays["fold"]
+    todo = [("+".join(m), list(m)) for m in ensembles]
+    old = res["models"].get("ensemble")
+    ran_all = config_members is not None and all(f"probs_{m}" in arrays for m in config_members)
+    if ran_all and (old is None or list(old["members"]) != list(config_members)):
+        if config is not None:
+            def recipe(c: dict) -> dict:
+                train = {k: v for k, v in c.get("train", {}).items() if k not in ("ensemble_with", "name", "version")}
+                return {**c, "train": train}
+
+            if recipe(json.loads(json.dumps(config))) != recipe(res.get("config", {})):
+                raise ParameterError(f"the results in {out_dir} were made with another recipe than --config; "
+                                     "run compare again")
+            res["config"] = config
+        if old is not None:
+            res["models"]["+".join(old["members"])] = res["models"].pop("ensemble")
+        todo.append(("ensemble", list(config_members)))
+        res["config_ensemble_rescored"] = True
+    for name, members in todo:
+        missing = [m for m in members if f"probs_{m}" not in arrays]
+        if len(members) < 2 or len(set(members)) != len(members) or missing:
+            have = sorted(k[len("probs_"):] for k in arrays if k.startswith("probs_"))
+            raise ParameterError(f"an ensemble needs two or more different models of that run ({', '.join(have)}); "
+                                 f"got {'+'.join(members)}")
+        pred = np.mean([arrays[f"probs_{m}"] for m in members], axis=0).argmax(1)
+        folds = sorted(set(fold.tolist()))
+        scores = [_scores(labels[fold == k], pred[fold == k]) for k in folds]
+        row = {**_summary(scores, labels, pred), "members": members,
+               "seconds": round(sum(res["models"][m]["seconds"] for m in members), 1)}
+        if all("params" in res["models"][m] for m in members):
+            row["params"] = sum(res["models"][m]["params"] for m in members)
+        res["models"][name] = row
+    _write_report(res, out_dir)
+    return res
 
 
 def results_markdown(res: dict) -> str:
@@ -229,14 +317,21 @@ def results_markdown(res: dict) -> str:
         lines.append(f"| {m}{' (best)' if m == res['best'] else ''} | {cells} | {r.get('params', '—')} | "
                      f"{r['seconds']:.0f} |")
     if "ensemble" in res["models"]:
-        lines += ["", "ensemble = mean of the class probabilities of " + " + ".join(res["models"]["ensemble"]["members"])
+        lines += ["", "ensemble = the configuration's (shipped) recipe: the mean of the class probabilities of "
+                  + " + ".join(res["models"]["ensemble"]["members"])
                   + ", the models trained in the same fold (no extra training, no test-fold tuning)."]
+    extra = [m for m in res["models"] if "+" in m]
+    if extra:
+        lines += ["", ", ".join(extra) + ": the same averaging over other members, scored afterwards from the "
+                  "held-out probabilities this run saved (`ser-model compare --rescore --ensemble A+B+...`)."]
     lines += ["", "UAR = unweighted average recall (balanced accuracy). Std is over folds.", "",
               "Per-class F1 (all folds' predictions pooled):", "",
               "| model | " + " | ".join(res["labels"]) + " |", "|---|" + "---|" * len(res["labels"])]
     for m in models:
         lines.append(f"| {m} | " + " | ".join(f"{v:.2f}" for v in res["models"][m]["per_class_f1"]) + " |")
-    lines += ["", "![confusion](confusion_best.png)", "", "![per-class F1](per_class_f1.png)", ""]
+    shown = "ensemble" if "ensemble" in res["models"] else res["best"]
+    lines += ["", f"Confusion matrix of {shown}:", "", "![confusion](confusion_best.png)", "",
+              "![per-class F1](per_class_f1.png)", ""]
     if any(res.get("histories", {}).values()):
         lines += ["![training curves](training_curves.png)", ""]
     return "\n".join(lines)
@@ -244,7 +339,8 @@ def results_markdown(res: dict) -> str:
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model compare``."""
-    parser.add_argument("--data", dest="data_dir", required=True, help="corpora folder (e.g. ../shared/datasets)")
+    parser.add_argument("--data", dest="data_dir", default=None,
+                        help="corpora folder (e.g. ../shared/datasets); required unless --rescore")
     parser.add_argument("--out", dest="out_dir", default="docs/results", help="output folder (default docs/results)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
                         help=f"models to compare (default all: {' '.join(MODELS)})")
@@ -254,6 +350,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument("--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--ensemble", action="append", default=[], metavar="A+B[+...]",
+                        help="also score this ensemble of neural models (repeatable), e.g. lstm+cnn1d")
+    parser.add_argument("--rescore", action="store_true",
+                        help="do not train: re-score the results already in --out from the held-out "
+                             "probabilities that run saved: add the --ensemble rows, and score the ensemble "
+                             "row anew if --config's ensemble has other members")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -263,11 +365,23 @@ def run(args: argparse.Namespace) -> int:
         argv = argv[1:]
     command = "ser-model compare " + " ".join(shlex.quote(a) for a in argv)
     try:
-        if args.folds < 2:
-            raise ParameterError(f"--folds must be >= 2, got {args.folds}")
-        res = run_compare(args.data_dir, out_dir=args.out_dir, models=args.models, config_path=args.config,
-                          quick=args.quick, n_folds=args.folds, epochs=args.epochs, cache_dir=args.cache_dir,
-                          progress=not args.no_progress, command=command)
+        ensembles = [e.split("+") for e in args.ensemble]
+        if args.rescore:
+            from ser_model.train import load_config
+
+            cfg = load_config(args.config or DEFAULT_CONFIG)
+            members = [cfg.model.architecture, *cfg.train.ensemble_with] if cfg.train.ensemble_with else None
+            res = rescore_ensembles(args.out_dir, ensembles, config_members=members, config=cfg.to_dict())
+        else:
+            if args.data_dir is None:
+                raise ParameterError("--data DIR is required (the corpora folder, e.g. ../shared/datasets)")
+            if args.folds < 2:
+                raise ParameterError(f"--folds must be >= 2, got {args.folds}")
+            res = run_compare(args.data_dir, out_dir=args.out_dir, models=args.models, config_path=args.config,
+                              quick=args.quick, n_folds=args.folds, epochs=args.epochs, cache_dir=args.cache_dir,
+                              progress=not args.no_progress, command=command)
+            if ensembles:
+                res = rescore_ensembles(args.out_dir, ensembles)
     except (SerError, FileNotFoundError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -35,11 +35,11 @@ def test_quick_compare_writes_tables_and_plots(tmp_path, datasets):
     cfg.write_text(text, encoding="utf-8")
     out = tmp_path / "results"
     status = main(["--data", str(datasets), "--out", str(out), "--quick", "--config", str(cfg),
-                   "--models", "cnn1d", "svm", "dt", "--cache", str(tmp_path / "cache"), "--no-progress"])
+                   "--models", "cnn1d", "lstm", "svm", "dt", "--cache", str(tmp_path / "cache"), "--no-progress"])
     assert status == 0
     res = json.loads((out / "results.json").read_text())
     assert res["quick"] is True
-    assert set(res["models"]) == {"cnn1d", "svm", "dt"}
+    assert set(res["models"]) == {"cnn1d", "lstm", "svm", "dt"}
     assert res["folds"] == [["ravdess:01", "ravdess:02"], ["ravdess:03", "ravdess:04"]]
     for r in res["models"].values():
         for metric in ("uar", "accuracy", "macro_f1"):
@@ -48,6 +48,27 @@ def test_quick_compare_writes_tables_and_plots(tmp_path, datasets):
         # every test clip of the held-out actors was predicted exactly once: 4 actors x 12 clips
         assert np.sum(r["confusion"]) == 4 * 12
     assert res["best"] in res["models"]
+    # the neural models' held-out probabilities are saved, so other ensembles can be scored later
+    with np.load(out / "fold_probs.npz", allow_pickle=False) as z:
+        assert set(z.files) == {"labels", "fold", "probs_cnn1d", "probs_lstm"}
+        probs, labels, fold = z["probs_cnn1d"], z["labels"], z["fold"]
+        mean_probs = (z["probs_cnn1d"] + z["probs_lstm"]) / 2
+    assert probs.shape == (4 * 12, 7) and np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+    assert sorted(set(fold.tolist())) == [0, 1] and np.bincount(fold).tolist() == [24, 24]
+    confusion = np.zeros((7, 7), int)
+    np.add.at(confusion, (labels, probs.argmax(axis=1)), 1)
+    assert confusion.tolist() == res["models"]["cnn1d"]["confusion"]
+    # --rescore adds another ensemble's row from those probabilities, without training
+    assert main(["--rescore", "--out", str(out), "--config", str(cfg), "--ensemble", "cnn1d+lstm"]) == 0
+    again = json.loads((out / "results.json").read_text())
+    row = again["models"]["cnn1d+lstm"]
+    assert row["members"] == ["cnn1d", "lstm"] and len(row["uar"]["folds"]) == 2
+    expected = np.zeros((7, 7), int)
+    np.add.at(expected, (labels, mean_probs.argmax(axis=1)), 1)
+    assert row["confusion"] == expected.tolist()
+    assert {m: again["models"][m] for m in res["models"]} == res["models"]  # the trained rows are kept
+    assert "| cnn1d+lstm" in (out / "results.md").read_text()
+    assert main(["--rescore", "--out", str(out), "--config", str(cfg), "--ensemble", "cnn1d+svm"]) == 2
     md = (out / "results.md").read_text()
     assert "QUICK MODE" in md and all(f"| {m}" in md for m in ("cnn1d", "svm", "dt"))
     for png in ("confusion_best.png", "per_class_f1.png", "training_curves.png"):
@@ -60,3 +81,29 @@ def test_unknown_model_is_one_line_error(tmp_path, capsys, datasets):
     assert main(["--data", str(datasets), "--out", str(tmp_path), "--models", "transformer"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("error:") and "transformer" in err and "\n" not in err
+
+
+def test_each_ensemble_member_gets_its_own_settings():
+    from ser_model.compare import MEMBER_SETTINGS, model_settings_for
+    from ser_model.train import load_config
+
+    cfg = load_config(REPO / "configs" / "ser-crnn.toml")
+    assert model_settings_for(cfg.model.architecture, cfg.model) is cfg.model
+    for name in cfg.train.ensemble_with:
+        got = model_settings_for(name, cfg.model)
+        assert got.architecture == name and got == MEMBER_SETTINGS[name]
+    # the 2-D model reads the log-mel bands, which come first in the frame features
+    assert cfg.features.parts[0] == "logmel"
+    assert MEMBER_SETTINGS["cnn2d"].image_bins == cfg.features.n_mels
+
+
+def test_cnn2d_rejects_more_image_bins_than_features():
+    from dataclasses import replace
+
+    from ser_model.compare import MEMBER_SETTINGS
+    from ser_model.errors import ParameterError
+    from ser_model.neural import build_model
+
+    settings = replace(MEMBER_SETTINGS["cnn2d"], image_bins=90)
+    with pytest.raises(ParameterError, match="image_bins must be in 1..89"):
+        build_model((32, 89), 7, settings)

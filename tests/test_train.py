@@ -88,7 +88,7 @@ def test_bundle_predicts_and_recognizer_features_match_training(trained, dataset
     result = rec.predict_file(clip_path)
     assert result.label in LABELS
     assert abs(sum(result.probs.values()) - 1.0) < 1e-4
-    assert result.model_version == "smoke-v1"
+    assert result.model_version == f"smoke-v{json.loads((out / 'config.json').read_text())['version']}"
 
     # The training side's input for the same clip gives the same probabilities.
     config = json.loads((out / "config.json").read_text())
