@@ -46,7 +46,7 @@ commands:
                           ser-model models
 
 Run `ser-model COMMAND --help` for a command's options. --model takes a bundle name
-(e.g. ser-crnn, ser-crnn-v1) or a bundle folder; the default is the shipped model.
+(e.g. ser-crnn, ser-crnn-v2) or a bundle folder; the default is the shipped model.
 Exit status: 0 ok, 1 error, 2 usage error or some files failed, 130 interrupted.
 """
 
@@ -308,7 +308,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=_cmd_corpus)
 
-    model_help = "bundle name (e.g. ser-crnn-v1) or bundle folder (default: the shipped model)"
+    model_help = "bundle name (e.g. ser-crnn-v2) or bundle folder (default: the shipped model)"
     p = sub.add_parser(
         "predict", help=_HELP["predict"], formatter_class=fmt,
         description="Predict the emotion in each audio file (WAV, FLAC, OGG, AIFF, MP3, ... at any rate).\n"
@@ -334,7 +334,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "accuracy, UAR (balanced accuracy), macro-F1, per-class recall and the confusion matrix.\n"
         "Unparsed names, unreadable files, silence and labels the model lacks are counted, not scored.",
         epilog="examples:\n  ser-model evaluate ../shared/datasets/ravdess/Actor_01\n"
-        "  ser-model evaluate DIR --model models/ser-crnn-v1 --json",
+        "  ser-model evaluate DIR --model models/ser-crnn-v2 --json",
     )  # fmt: skip
     p.add_argument("dir", metavar="DIR", help="folder of corpus clips (searched recursively)")
     p.add_argument("--model", metavar="PATH", default=None, help=model_help)

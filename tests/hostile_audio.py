@@ -282,7 +282,7 @@ import pytest  # noqa: E402
 def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random bundle (tests/test_bundle.make_tiny_bundle), built once per test session
     in a child process (keeps TensorFlow out of this one). ``$HARDENING_MODEL`` (a bundle
-    folder, e.g. models/ser-crnn-v1) replaces it, to run the suites on the shipped model."""
+    folder, e.g. models/ser-crnn-v2) replaces it, to run the suites on the shipped model."""
     override = os.environ.get("HARDENING_MODEL")
     if override:
         return Path(override).resolve()
