@@ -30,34 +30,12 @@ import numpy as np
 from ser_model.baselines import BASELINES
 from ser_model.errors import ParameterError, SerError
 from ser_model.labels import LABELS
-from ser_model.neural import ARCHITECTURES, ModelSettings
+from ser_model.neural import ARCHITECTURES, model_settings_for
 
 MODELS: tuple[str, ...] = (*ARCHITECTURES, *BASELINES)
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "ser-crnn.toml"
 PROTOCOL = ("speaker-independent: RAVDESS actors split into folds in order (01-20: fold k tests actors "
             "4k+1..4k+4), all TESS clips in every training fold; test actors never seen in training or tuning")
-
-
-#: Settings of each architecture when it is not the one the config's [model] table describes
-#: (an ensemble member, or a row of compare): the seed designs as published, ours as tuned.
-MEMBER_SETTINGS: dict[str, ModelSettings] = {
-    "lstm": ModelSettings(architecture="lstm", rnn_units=64, dropout=0.3),
-    "cnn1d": ModelSettings(architecture="cnn1d", channels=(64, 64, 128, 128), kernel_size=5, dropout=0.3),
-    "crnn": ModelSettings(architecture="crnn", channels=(48, 64, 96), kernel_size=5, rnn_units=48, attention_units=64,
-                          dropout=0.3, spec_augment=True, block_convs=1, freq_width=8, time_width=16, l2=1e-4),
-    "cnn2d": ModelSettings(architecture="cnn2d", channels=(16, 32, 64, 96), attention_units=64, dropout=0.3,
-                           spec_augment=True, block_convs=1, image_bins=64, freq_width=8, time_width=16, l2=1e-4),
-}
-
-
-def model_settings_for(name: str, best: ModelSettings) -> ModelSettings:
-    """Settings of neural model ``name``: the config's [model] table for its own architecture,
-    MEMBER_SETTINGS for the others."""
-    if name == best.architecture:
-        return best
-    if name in MEMBER_SETTINGS:
-        return MEMBER_SETTINGS[name]
-    return replace(best, architecture=name)
 
 
 def make_folds(speakers: np.ndarray, n_folds: int) -> list[list[str]]:
@@ -198,7 +176,6 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
         members = [cfg.model.architecture, *cfg.train.ensemble_with]
         results["ensemble"]["params"] = sum(params[m] for m in members)
         results["ensemble"]["members"] = members
-    best = max(results, key=lambda m: results[m]["uar"]["mean"])
     out = {
         "protocol": PROTOCOL,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -209,16 +186,16 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
         "n_clips": len(clips),
         "config": cfg.to_dict(),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
-        "best": best,
-        "models": results,
+        "models": results,  # _write_report adds "best"
         "histories": histories,
     }
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if fold_probs:  # held-out class probabilities, so other ensembles can be scored without retraining
         order = sorted(fold_probs)
-        arrays = {"labels": np.concatenate([labels[np.isin(speakers, folds[k])] for k in order]),
-                  "fold": np.concatenate([np.full(int(np.isin(speakers, folds[k]).sum()), k) for k in order])}
+        fold_labels = [labels[np.isin(speakers, folds[k])] for k in order]
+        arrays = {"labels": np.concatenate(fold_labels),
+                  "fold": np.concatenate([np.full(len(y), k) for k, y in zip(order, fold_labels)])}
         for m in neural:
             if all(m in fold_probs[k] for k in order):
                 arrays[f"probs_{m}"] = np.concatenate([fold_probs[k][m] for k in order]).astype(np.float32)
@@ -242,6 +219,12 @@ def _write_report(res: dict, out_dir: Path) -> None:
     plot_confusion(np.array(results[shown]["confusion"]), out_dir / "confusion_best.png",
                    title=f"{shown}: held-out speakers, all folds (row-normalised)")
     plot_per_class_f1({m: r["per_class_f1"] for m, r in results.items()}, out_dir / "per_class_f1.png")
+
+
+def _recipe(config: dict) -> dict:
+    """A config dict without what an ensemble's rescoring may change: members, bundle name, version."""
+    train = {k: v for k, v in config.get("train", {}).items() if k not in ("ensemble_with", "name", "version")}
+    return {**config, "train": train}
 
 
 def rescore_ensembles(out_dir: str | Path, ensembles: Sequence[Sequence[str]],
@@ -270,18 +253,14 @@ def rescore_ensembles(out_dir: str | Path, ensembles: Sequence[Sequence[str]],
     ran_all = config_members is not None and all(f"probs_{m}" in arrays for m in config_members)
     if ran_all and (old is None or list(old["members"]) != list(config_members)):
         if config is not None:
-            def recipe(c: dict) -> dict:
-                train = {k: v for k, v in c.get("train", {}).items() if k not in ("ensemble_with", "name", "version")}
-                return {**c, "train": train}
-
-            if recipe(json.loads(json.dumps(config))) != recipe(res.get("config", {})):
+            if _recipe(json.loads(json.dumps(config))) != _recipe(res.get("config", {})):
                 raise ParameterError(f"the results in {out_dir} were made with another recipe than --config; "
                                      "run compare again")
             res["config"] = config
         if old is not None:
             res["models"]["+".join(old["members"])] = res["models"].pop("ensemble")
         todo.append(("ensemble", list(config_members)))
-        res["config_ensemble_rescored"] = True
+    folds = sorted(set(fold.tolist()))
     for name, members in todo:
         missing = [m for m in members if f"probs_{m}" not in arrays]
         if len(members) < 2 or len(set(members)) != len(members) or missing:
@@ -289,7 +268,6 @@ def rescore_ensembles(out_dir: str | Path, ensembles: Sequence[Sequence[str]],
             raise ParameterError(f"an ensemble needs two or more different models of that run ({', '.join(have)}); "
                                  f"got {'+'.join(members)}")
         pred = np.mean([arrays[f"probs_{m}"] for m in members], axis=0).argmax(1)
-        folds = sorted(set(fold.tolist()))
         scores = [_scores(labels[fold == k], pred[fold == k]) for k in folds]
         row = {**_summary(scores, labels, pred), "members": members,
                "seconds": round(sum(res["models"][m]["seconds"] for m in members), 1)}

@@ -74,6 +74,26 @@ class ModelSettings:
         return cls(**d)
 
 
+#: Settings of each architecture when it is not the one the config's [model] table describes
+#: (an ensemble member, or a row of compare): the seed designs as published, ours as tuned.
+MEMBER_SETTINGS: dict[str, ModelSettings] = {
+    "lstm": ModelSettings(architecture="lstm", rnn_units=64, dropout=0.3),
+    "cnn1d": ModelSettings(architecture="cnn1d", channels=(64, 64, 128, 128), kernel_size=5, dropout=0.3),
+    "crnn": ModelSettings(architecture="crnn", channels=(48, 64, 96), kernel_size=5, rnn_units=48, attention_units=64,
+                          dropout=0.3, spec_augment=True, block_convs=1, freq_width=8, time_width=16, l2=1e-4),
+    "cnn2d": ModelSettings(architecture="cnn2d", channels=(16, 32, 64, 96), attention_units=64, dropout=0.3,
+                           spec_augment=True, block_convs=1, image_bins=64, freq_width=8, time_width=16, l2=1e-4),
+}
+
+
+def model_settings_for(name: str, main: ModelSettings) -> ModelSettings:
+    """Settings of neural model ``name``: ``main`` (the config's [model] table) for its own
+    architecture, MEMBER_SETTINGS for the others."""
+    if name == main.architecture:
+        return main
+    return MEMBER_SETTINGS[name]
+
+
 def build_model(input_shape: tuple[int, int], n_classes: int, settings: ModelSettings, *, seed: int = 0):
     """An uncompiled Keras model for ``settings.architecture`` on inputs ``(frames, features)``."""
     builders = {"lstm": build_lstm, "cnn1d": build_cnn1d, "crnn": build_crnn, "cnn2d": build_cnn2d}
@@ -122,14 +142,13 @@ def build_cnn1d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 
     return keras.Model(inp, out, name="cnn1d")
 
 
-def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
-    """Our design: mask -> SpecAugment -> [Conv1D-BN-ReLU x2 + residual, MaxPool(2)] per
-    entry of ``channels`` -> BiGRU -> attentive statistics pooling -> dropout -> softmax."""
+def _masked_input(input_shape, settings: ModelSettings, seed: int):
+    """Our designs' input: (Input, frame mask, the features after SpecAugment when enabled, the
+    L2 regulariser or None)."""
     import keras
 
-    from ser_model.layers import AttentionPooling, FrameMask, SpecAugment
+    from ser_model.layers import FrameMask, SpecAugment
 
-    keras.utils.set_random_seed(seed)
     reg = keras.regularizers.L2(settings.l2) if settings.l2 > 0 else None
     inp = keras.Input(shape=input_shape, name="frames")
     mask = FrameMask(name="frame_mask")(inp)
@@ -137,6 +156,27 @@ def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
     if settings.spec_augment:
         x = SpecAugment(freq_width=settings.freq_width, time_width=settings.time_width, seed=seed,
                         name="spec_augment")(x)
+    return inp, mask, x, reg
+
+
+def _attentive_head(x, mask, n_classes: int, settings: ModelSettings, reg):
+    """Our designs' output: attentive statistics pooling over unmasked frames -> dropout -> softmax."""
+    import keras
+
+    from ser_model.layers import AttentionPooling
+
+    x = AttentionPooling(settings.attention_units, with_std=True, name="att_pool")([x, mask])
+    x = keras.layers.Dropout(settings.dropout)(x)
+    return keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probs")(x)
+
+
+def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
+    """Our design: mask -> SpecAugment -> [Conv1D-BN-ReLU x2 + residual, MaxPool(2)] per
+    entry of ``channels`` -> BiGRU -> attentive statistics pooling -> dropout -> softmax."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    inp, mask, x, reg = _masked_input(input_shape, settings, seed)
     for i, c in enumerate(settings.channels):
         shortcut = keras.layers.Conv1D(c, 1, use_bias=False, kernel_regularizer=reg, name=f"b{i}_proj")(x)
         y = x
@@ -153,10 +193,7 @@ def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
     if settings.rnn_units > 0:
         x = keras.layers.Bidirectional(keras.layers.GRU(settings.rnn_units, return_sequences=True),
                                        name="bigru")(x)
-    x = AttentionPooling(settings.attention_units, with_std=True, name="att_pool")([x, mask])
-    x = keras.layers.Dropout(settings.dropout)(x)
-    out = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probs")(x)
-    return keras.Model(inp, out, name="crnn")
+    return keras.Model(inp, _attentive_head(x, mask, n_classes, settings, reg), name="crnn")
 
 
 def build_cnn2d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
@@ -166,20 +203,14 @@ def build_cnn2d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 
     -> dropout -> softmax."""
     import keras
 
-    from ser_model.layers import AttentionPooling, FeatureSlice, FrameMask, SpecAugment
+    from ser_model.layers import FeatureSlice
 
     frames, n_feat = input_shape
     bins = settings.image_bins
     if not 0 < bins <= n_feat:
         raise ParameterError(f"image_bins must be in 1..{n_feat}, got {bins}")
     keras.utils.set_random_seed(seed)
-    reg = keras.regularizers.L2(settings.l2) if settings.l2 > 0 else None
-    inp = keras.Input(shape=input_shape, name="frames")
-    mask = FrameMask(name="frame_mask")(inp)
-    x = inp
-    if settings.spec_augment:
-        x = SpecAugment(freq_width=settings.freq_width, time_width=settings.time_width, seed=seed,
-                        name="spec_augment")(x)
+    inp, mask, x, reg = _masked_input(input_shape, settings, seed)
     x = FeatureSlice(0, bins, name="logmel")(x)
     x = keras.layers.Reshape((frames, bins, 1), name="image")(x)
     t, f = frames, bins
@@ -196,7 +227,4 @@ def build_cnn2d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 
         if settings.dropout > 0:
             x = keras.layers.SpatialDropout2D(settings.dropout / 2, name=f"b{i}_drop")(x)
     x = keras.layers.Reshape((t, f * settings.channels[-1]), name="per_frame")(x)
-    x = AttentionPooling(settings.attention_units, with_std=True, name="att_pool")([x, mask])
-    x = keras.layers.Dropout(settings.dropout)(x)
-    out = keras.layers.Dense(n_classes, activation="softmax", kernel_regularizer=reg, name="probs")(x)
-    return keras.Model(inp, out, name="cnn2d")
+    return keras.Model(inp, _attentive_head(x, mask, n_classes, settings, reg), name="cnn2d")

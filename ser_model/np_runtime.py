@@ -161,6 +161,33 @@ def _expect(arrays: list[np.ndarray], shapes: list[tuple[int, ...]], where: str)
     return [np.ascontiguousarray(a, dtype=F32) for a in arrays]
 
 
+def _conv_weights(cfg: dict, weights: _Weights, where: str, kind: str, window: tuple[int, ...]):
+    """(activation, kernel, bias) of a channels-last, ungrouped Conv1D/Conv2D with this kernel
+    ``window``. The kernel comes as (prod(window) * C_in, filters): im2col columns hold the
+    window positions in order, each with its C_in channels, which is the saved kernel's layout."""
+    if cfg.get("data_format", "channels_last") != "channels_last":
+        raise UnsupportedModelError(f"{where}: {kind} data_format {cfg.get('data_format')!r} is not supported")
+    if int(cfg.get("groups", 1)) != 1:
+        raise UnsupportedModelError(f"{where}: grouped {kind} is not supported by the NumPy runtime")
+    fn = _activation(cfg.get("activation"), where)
+    filters = int(cfg["filters"])
+    ws = weights.vars()
+    if not ws:
+        raise BundleError(f"model weights: {weights.path} has no kernel")
+    c_in = ws[0].shape[-2] if ws[0].ndim == len(window) + 2 else -1
+    shapes = [(*window, c_in, filters)] + ([(filters,)] if cfg.get("use_bias", True) else [])
+    ws = _expect(ws, shapes, where)
+    kernel = np.ascontiguousarray(ws[0].reshape(int(np.prod(window)) * c_in, filters))
+    return fn, kernel, ws[1] if len(ws) > 1 else None
+
+
+def _bias_act(y: np.ndarray, bias: np.ndarray | None, fn) -> np.ndarray:
+    """``fn(y + bias)``, in place where possible."""
+    if bias is not None:
+        y += bias
+    return _apply(fn, y)
+
+
 # ---------------------------------------------------------------------------------------
 # layers
 #
@@ -234,38 +261,20 @@ class _Dense(_Layer):
         self.bias = ws[1] if len(ws) > 1 else None
 
     def call(self, x, mask):
-        y = x @ self.kernel
-        if self.bias is not None:
-            y += self.bias
-        return _apply(self.fn, y)
+        return _bias_act(x @ self.kernel, self.bias, self.fn)
 
 
 class _Conv1D(_Layer):
     def __init__(self, name, cfg, weights, where):
         super().__init__(name, cfg, weights, where)
-        if cfg.get("data_format", "channels_last") != "channels_last":
-            raise UnsupportedModelError(f"{where}: Conv1D data_format {cfg.get('data_format')!r} is not supported")
-        if int(cfg.get("groups", 1)) != 1:
-            raise UnsupportedModelError(f"{where}: grouped Conv1D is not supported by the NumPy runtime")
         self.k = int(_one(cfg["kernel_size"]))
         self.stride = int(_one(cfg.get("strides", 1)))
         self.dilation = int(_one(cfg.get("dilation_rate", 1)))
         self.padding = cfg.get("padding", "valid")
         if self.padding not in ("same", "valid", "causal"):
             raise UnsupportedModelError(f"{where}: Conv1D padding {self.padding!r} is not supported")
-        self.fn = _activation(cfg.get("activation"), where)
-        filters = int(cfg["filters"])
-        ws = weights.vars()
-        if not ws:
-            raise BundleError(f"model weights: {weights.path} has no kernel")
-        c_in = ws[0].shape[1] if ws[0].ndim == 3 else -1
-        shapes = [(self.k, c_in, filters)] + ([(filters,)] if cfg.get("use_bias", True) else [])
-        ws = _expect(ws, shapes, where)
-        # im2col layout: columns are (k, C_in) flattened, so the kernel is (k * C_in, F).
-        self.kernel = np.ascontiguousarray(ws[0].reshape(self.k * c_in, filters))
-        self.bias = ws[1] if len(ws) > 1 else None
-        self.c_in = c_in
-        self.filters = filters
+        self.fn, self.kernel, self.bias = _conv_weights(cfg, weights, where, "Conv1D", (self.k,))
+        self.filters = self.kernel.shape[1]
 
     def call(self, x, mask):
         b, t, c = x.shape
@@ -290,10 +299,7 @@ class _Conv1D(_Layer):
                 start = j * self.dilation
                 cols[:, :, j * c : (j + 1) * c] = xp[:, start : start + last : self.stride]
             y = cols.reshape(b * out_len, self.k * c) @ self.kernel
-        y = y.reshape(b, out_len, self.filters)
-        if self.bias is not None:
-            y += self.bias
-        return _apply(self.fn, y)
+        return _bias_act(y.reshape(b, out_len, self.filters), self.bias, self.fn)
 
 
 class _BatchNorm(_Layer):
@@ -473,27 +479,13 @@ class _Conv2D(_Layer):
 
     def __init__(self, name, cfg, weights, where):
         super().__init__(name, cfg, weights, where)
-        if cfg.get("data_format", "channels_last") != "channels_last":
-            raise UnsupportedModelError(f"{where}: Conv2D data_format {cfg.get('data_format')!r} is not supported")
-        if int(cfg.get("groups", 1)) != 1:
-            raise UnsupportedModelError(f"{where}: grouped Conv2D is not supported by the NumPy runtime")
         if _pair(cfg.get("strides", 1), where) != (1, 1) or _pair(cfg.get("dilation_rate", 1), where) != (1, 1):
             raise UnsupportedModelError(f"{where}: strided or dilated Conv2D is not supported by the NumPy runtime")
         self.kh, self.kw = _pair(cfg["kernel_size"], where)
         self.padding = cfg.get("padding", "valid")
         _pad_amounts(1, 1, 1, self.padding)  # validates
-        self.fn = _activation(cfg.get("activation"), where)
-        filters = int(cfg["filters"])
-        ws = weights.vars()
-        if not ws:
-            raise BundleError(f"model weights: {weights.path} has no kernel")
-        c_in = ws[0].shape[2] if ws[0].ndim == 4 else -1
-        shapes = [(self.kh, self.kw, c_in, filters)] + ([(filters,)] if cfg.get("use_bias", True) else [])
-        ws = _expect(ws, shapes, where)
-        # im2col layout: columns are (kh, kw, C_in) flattened, matching the kernel's reshape.
-        self.kernel = np.ascontiguousarray(ws[0].reshape(self.kh * self.kw * c_in, filters))
-        self.bias = ws[1] if len(ws) > 1 else None
-        self.filters = filters
+        self.fn, self.kernel, self.bias = _conv_weights(cfg, weights, where, "Conv2D", (self.kh, self.kw))
+        self.filters = self.kernel.shape[1]
 
     def call(self, x, mask):
         b, h, w, c = x.shape
@@ -510,9 +502,7 @@ class _Conv2D(_Layer):
                 k = (i * self.kw + j) * c
                 cols[..., k : k + c] = xp[:, i : i + out_h, j : j + out_w]
         y = (cols.reshape(-1, cols.shape[-1]) @ self.kernel).reshape(b, out_h, out_w, self.filters)
-        if self.bias is not None:
-            y += self.bias
-        return _apply(self.fn, y)
+        return _bias_act(y, self.bias, self.fn)
 
 
 class _MaxPool2D(_Layer):

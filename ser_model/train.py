@@ -447,7 +447,7 @@ def _load_cv(cfg: TrainConfig, config_path: Path) -> dict | None:
 
 def model_card(cfg: TrainConfig, *, params: int, n_train: dict, metrics: dict, size_bytes: int | None = None) -> str:
     """MODEL_CARD.md text for a bundle trained with ``cfg``."""
-    from ser_model.compare import model_settings_for
+    from ser_model.neural import model_settings_for
 
     cv = metrics.get("cross_validation")
     ms = cfg.model
@@ -573,7 +573,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     val_spk = validation_speakers(bank.speakers, t.val_speakers, t.seed)
     is_val = np.isin(bank.speakers, val_spk)
     train_idx, val_idx = np.where(~is_val)[0], np.where(is_val)[0]
-    from ser_model.compare import model_settings_for
+    from ser_model.neural import model_settings_for
 
     members = [cfg.model.architecture, *t.ensemble_with]
     fits = []

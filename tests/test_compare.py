@@ -84,9 +84,10 @@ def test_unknown_model_is_one_line_error(tmp_path, capsys, datasets):
 
 
 def test_each_ensemble_member_gets_its_own_settings():
-    from ser_model.compare import MEMBER_SETTINGS, model_settings_for
+    from ser_model.neural import ARCHITECTURES, MEMBER_SETTINGS, model_settings_for
     from ser_model.train import load_config
 
+    assert set(MEMBER_SETTINGS) == set(ARCHITECTURES)  # every architecture can join an ensemble
     cfg = load_config(REPO / "configs" / "ser-crnn.toml")
     assert model_settings_for(cfg.model.architecture, cfg.model) is cfg.model
     for name in cfg.train.ensemble_with:
@@ -100,9 +101,8 @@ def test_each_ensemble_member_gets_its_own_settings():
 def test_cnn2d_rejects_more_image_bins_than_features():
     from dataclasses import replace
 
-    from ser_model.compare import MEMBER_SETTINGS
     from ser_model.errors import ParameterError
-    from ser_model.neural import build_model
+    from ser_model.neural import MEMBER_SETTINGS, build_model
 
     settings = replace(MEMBER_SETTINGS["cnn2d"], image_bins=90)
     with pytest.raises(ParameterError, match="image_bins must be in 1..89"):
