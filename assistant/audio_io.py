@@ -10,8 +10,8 @@ from __future__ import annotations
 import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Iterator, Optional
 
 
 class NoInputDeviceError(Exception):
@@ -69,11 +69,11 @@ def list_devices(pa=None) -> list[DeviceInfo]:
     try:
         try:
             din = pa.get_default_input_device_info()["index"]
-        except (IOError, OSError):
+        except OSError:
             din = None
         try:
             dout = pa.get_default_output_device_info()["index"]
-        except (IOError, OSError):
+        except OSError:
             dout = None
         out = []
         for i in range(pa.get_device_count()):
@@ -140,7 +140,7 @@ def probe_devices(timeout: float = 15.0) -> list[DeviceInfo]:
             for i, n, ci, co, r, di, do in json.loads(res.stdout)]
 
 
-def resolve_device(spec: Optional[str], devices: list[DeviceInfo], *, kind: str) -> Optional[int]:
+def resolve_device(spec: str | None, devices: list[DeviceInfo], *, kind: str) -> int | None:
     """Index of the device named by ``spec`` (an index or a name substring); None: default.
 
     ``kind`` is ``input`` or ``output``; only devices with channels of that kind match.
@@ -161,7 +161,7 @@ def resolve_device(spec: Optional[str], devices: list[DeviceInfo], *, kind: str)
 
 
 # -- PulseAudio: which source a capture stream really uses -------------------------------
-def _pactl(*args: str, timeout: float = 5.0) -> Optional[str]:
+def _pactl(*args: str, timeout: float = 5.0) -> str | None:
     """Output of ``pactl ARGS`` (C locale), or None when PulseAudio is not reachable."""
     import shutil
     import subprocess
@@ -176,7 +176,7 @@ def _pactl(*args: str, timeout: float = 5.0) -> Optional[str]:
     return res.stdout if res.returncode == 0 else None
 
 
-def pulse_sources() -> Optional[dict[int, str]]:
+def pulse_sources() -> dict[int, str] | None:
     """PulseAudio source index -> name; None when there is no PulseAudio server."""
     out = _pactl("list", "short", "sources")
     if out is None:
@@ -189,14 +189,14 @@ def pulse_sources() -> Optional[dict[int, str]]:
     return sources
 
 
-def pulse_capture_source(pid: int) -> Optional[str]:
+def pulse_capture_source(pid: int) -> str | None:
     """Name of the PulseAudio source that process ``pid``'s capture stream reads from
     (None when PulseAudio is absent or the process has no capture stream there)."""
     out = _pactl("list", "source-outputs")
     sources = pulse_sources() if out else None
     if not out or not sources:
         return None
-    index: Optional[int] = None
+    index: int | None = None
     for line in out.splitlines() + ["Source Output #end"]:
         text = line.strip()
         if text.startswith("Source Output #"):
@@ -204,13 +204,13 @@ def pulse_capture_source(pid: int) -> Optional[str]:
         elif text.startswith("Source:"):
             value = text.split(":", 1)[1].strip()
             index = int(value) if value.isdigit() else None
-        elif text.startswith("application.process.id") and index is not None:
-            if text.split("=", 1)[1].strip().strip('"') == str(pid):
-                return sources.get(index)
+        elif (text.startswith("application.process.id") and index is not None
+              and text.split("=", 1)[1].strip().strip('"') == str(pid)):
+            return sources.get(index)
     return None
 
 
-def pulse_default_sink() -> Optional[str]:
+def pulse_default_sink() -> str | None:
     """Name of PulseAudio's default sink (the speaker), or None."""
     out = _pactl("info")
     for line in (out or "").splitlines():

@@ -15,7 +15,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
-from typing import Optional, Sequence
+from collections.abc import Sequence
 
 from assistant import __version__
 
@@ -137,7 +137,7 @@ def cmd_history(argv: Sequence[str]) -> int:
 _SINGLE_THREADED_MATH = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 
 
-def main(argv: Optional[Sequence[str]] = None) -> int:
+def main(argv: Sequence[str] | None = None) -> int:
     for var in _SINGLE_THREADED_MATH:
         os.environ.setdefault(var, "1")
     argv = list(sys.argv[1:] if argv is None else argv)

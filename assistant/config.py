@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import dataclasses
 import tomllib
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Mapping, Optional
+from typing import Any
 
 
 class ConfigError(ValueError):
@@ -27,7 +28,7 @@ class InputConfig:
     microphone or text."""
     text: bool = False
     """Read typed lines instead of audio (``--text``)."""
-    device: Optional[str] = None
+    device: str | None = None
     """Microphone: PortAudio device index, or a substring of its name; None: the default."""
     sample_rate: int = 16000
     """Capture rate in Hz (mono)."""
@@ -40,7 +41,7 @@ class InputConfig:
     phrase_time_limit: float = 15.0
     """Longest utterance in seconds; longer speech is cut there (a longer ``--input`` file
     is replayed in pieces of at most this length, cut at quiet points)."""
-    max_turns: Optional[int] = None
+    max_turns: int | None = None
     """Stop after this many turns; None: until goodbye, Ctrl-C or end of input."""
 
 
@@ -51,7 +52,7 @@ class SttConfig:
     engine: str = "sphinx"
     """``sphinx`` (offline, default), ``whisper`` (local, optional extra), ``google`` (online),
     or ``none`` (no transcription: emotion-only analysis of recordings)."""
-    model: Optional[str] = None
+    model: str | None = None
     """Whisper model name or path already on disk (``--stt-model``)."""
     allow_download: bool = False
     """Let Whisper download a model that is not on disk (``--allow-download``)."""
@@ -63,7 +64,7 @@ class SttConfig:
 class EmotionConfig:
     """The speech emotion model."""
 
-    model: Optional[str] = None
+    model: str | None = None
     """Bundle name or path (``--model``); None: the shipped default bundle."""
     min_confidence: float = 0.45
     """Below this confidence a turn is marked uncertain and the reply does not presume."""
@@ -75,9 +76,9 @@ class SpeechConfig:
 
     speak: bool = True
     """Say replies aloud; False (``--no-speak``) prints them only."""
-    output_device: Optional[str] = None
+    output_device: str | None = None
     """Playback device index or name substring; None: the default output."""
-    voice: Optional[str] = None
+    voice: str | None = None
     """espeak-ng voice name (e.g. ``en-us``); None: the engine's default."""
 
 
@@ -85,7 +86,7 @@ class SpeechConfig:
 class LogConfig:
     """The emotion transcript (JSONL) of each session."""
 
-    dir: Optional[str] = None
+    dir: str | None = None
     """Folder of session logs; None: the platform's user data folder."""
     save_audio: bool = False
     """Keep each utterance as a WAV file next to the log (``--save-audio``)."""

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 import threading
 import time
-from typing import Any, Callable, Optional, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import numpy as np
 
 from assistant.config import AssistantConfig
 from assistant.types import EmotionWindow
 from ser_model.result import EmotionResult
-
 
 WINDOW_S = 3.0
 """Length of one emotion window in a long utterance (seconds); windows do not overlap."""
@@ -34,10 +34,10 @@ class EmotionEngine:
     def __init__(self, loader: Callable[[], Any]) -> None:
         self._loader = loader
         self._model: Any = None
-        self.error: Optional[str] = None
+        self.error: str | None = None
         """One-line reason the model is unavailable, once loading failed."""
-        self.load_seconds: Optional[float] = None
-        self.model_version: Optional[str] = None
+        self.load_seconds: float | None = None
+        self.model_version: str | None = None
         self._ready = threading.Event()
         self._thread = threading.Thread(target=self._load, name="ser-load", daemon=True)
         self._thread.start()
@@ -59,12 +59,12 @@ class EmotionEngine:
         """True once loading has finished (successfully or not)."""
         return self._ready.is_set()
 
-    def wait(self, timeout: Optional[float] = None) -> bool:
+    def wait(self, timeout: float | None = None) -> bool:
         """Wait for loading; True when a model is available."""
         self._ready.wait(timeout)
         return self._model is not None
 
-    def predict(self, samples: np.ndarray, sample_rate: int) -> Optional[EmotionResult]:
+    def predict(self, samples: np.ndarray, sample_rate: int) -> EmotionResult | None:
         """The emotion in ``samples``; None when no model or no speech. Raises SerError on failure."""
         if not self.wait():
             return None
@@ -99,7 +99,7 @@ def windows_of(n: int, sample_rate: int, window_s: float = WINDOW_S) -> list[tup
     return bounds
 
 
-def combine(windows: Sequence[EmotionWindow]) -> Optional[EmotionResult]:
+def combine(windows: Sequence[EmotionWindow]) -> EmotionResult | None:
     """One emotion for a long utterance: the duration-weighted mean of the windows'
     probabilities (windows without speech left out); None when no window has speech."""
     voiced = [w for w in windows if w.emotion is not None]
@@ -121,7 +121,7 @@ def combine(windows: Sequence[EmotionWindow]) -> Optional[EmotionResult]:
                          seconds=sum(float(w.emotion.seconds) for w in voiced))  # type: ignore[union-attr]
 
 
-def check_bundle(name_or_path: str) -> Optional[str]:
+def check_bundle(name_or_path: str) -> str | None:
     """Why the bundle ``name_or_path`` cannot be used (one line naming it), or None when fine.
 
     Checks what can be checked without TensorFlow, synchronously: the folder exists, its

@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 from assistant.session_log import LOG_SUFFIX, default_log_dir
 from ser_model.labels import LABELS
@@ -26,7 +25,7 @@ class SessionRecord:
     session: str
     meta: dict = field(default_factory=dict)
     turns: list[dict] = field(default_factory=list)
-    summary: Optional[dict] = None
+    summary: dict | None = None
     bad_lines: int = 0
 
 

@@ -21,7 +21,7 @@ import wave
 from collections import Counter
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -31,8 +31,7 @@ from assistant.config import AssistantConfig
 from assistant.emotion import LONG_UTTERANCE_S, EmotionEngine, check_bundle, combine, make_recognizer
 from assistant.responder import Responder
 from assistant.session_log import SessionLog, default_log_dir, iso, new_session_id
-from assistant.sources import (MicrophoneLost, MicrophoneSource, UtteranceError, UtteranceSource,
-                               make_source)
+from assistant.sources import MicrophoneLost, MicrophoneSource, UtteranceError, UtteranceSource, make_source
 from assistant.stt import SttError, make_transcriber
 from assistant.tts import SilentSpeaker, Speaker, TtsError, make_speaker
 from assistant.types import EmotionWindow, Transcript, Turn, Utterance
@@ -68,23 +67,23 @@ def install_signal_handlers() -> None:
 class Session:
     """One conversation."""
 
-    def __init__(self, config: AssistantConfig, ui, *, session_id: Optional[str] = None) -> None:
+    def __init__(self, config: AssistantConfig, ui, *, session_id: str | None = None) -> None:
         self.config = config
         self.ui = ui
         self.session_id = session_id or new_session_id()
         self.turns: list[Turn] = []
         self.failed_inputs = 0
-        self.log: Optional[SessionLog] = None
-        self.recognizer: Optional[EmotionEngine] = None
-        self.source: Optional[UtteranceSource] = None
+        self.log: SessionLog | None = None
+        self.recognizer: EmotionEngine | None = None
+        self.source: UtteranceSource | None = None
         self.speaker: Speaker = SilentSpeaker()
         self.transcriber = None
         self.responder = Responder(min_confidence=config.emotion.min_confidence)
-        self._pool: Optional[ThreadPoolExecutor] = None
-        self._last_ser_error: Optional[str] = None
+        self._pool: ThreadPoolExecutor | None = None
+        self._last_ser_error: str | None = None
 
     # -- set-up ------------------------------------------------------------------------
-    def _setup(self) -> Optional[int]:
+    def _setup(self) -> int | None:
         cfg = self.config
         ui = self.ui
         ui.state("starting")
@@ -138,7 +137,7 @@ class Session:
 
     # -- one turn ----------------------------------------------------------------------
     def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, tuple[EmotionWindow, ...],
-                                                      float, float, Optional[str]]:
+                                                      float, float, str | None]:
         """STT and emotion at the same time, on two threads.
 
         Returns (transcript, emotion, emotion per window (long utterances only), stt_ms,
@@ -171,7 +170,11 @@ class Session:
             except Exception as err:  # SerError or a model failure: this turn has no emotion
                 windows.clear()
                 lines = str(err).strip().splitlines()
-                return None, (time.perf_counter() - t0) * 1000, f"emotion failed: {lines[0] if lines else type(err).__name__}"
+                return (
+                    None,
+                    (time.perf_counter() - t0) * 1000,
+                    f"emotion failed: {lines[0] if lines else type(err).__name__}",
+                )
             return result, (time.perf_counter() - t0) * 1000, None
 
         f_ser = self._pool.submit(ser)
@@ -253,7 +256,7 @@ class Session:
             turn, utterance=dataclasses.replace(turn.utterance, samples=_NO_SAMPLES), windows=()))
         return turn
 
-    def _save_audio(self, utt: Utterance, number: int) -> Optional[str]:
+    def _save_audio(self, utt: Utterance, number: int) -> str | None:
         assert self.log is not None
         path = self.log.save_audio_path(number)
         try:
@@ -375,6 +378,6 @@ class Session:
                 self.recognizer.wait(timeout=30)
 
 
-def run(config: AssistantConfig, ui, *, session_id: Optional[str] = None) -> int:
+def run(config: AssistantConfig, ui, *, session_id: str | None = None) -> int:
     """Run one session with ``ui``; returns the exit status."""
     return Session(config, ui, session_id=session_id).run()

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from typing import Optional, Sequence
 
 from assistant.types import Reply, TtsStyle
 
@@ -165,12 +164,18 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "That sounds positive. What's next?",
     ),
     "safety": (
-        "I'm really glad you told me, and I care about your safety. Please contact your local emergency services or a crisis line now; you don't have to face this alone.",
-        "What you're feeling matters, and you deserve support right now. Please reach out to a crisis line or your local emergency number, or someone you trust.",
-        "Thank you for trusting me with this. I'm not able to help the way a person can, so please call a crisis line or local emergency services right away.",
-        "I hear how much pain you're in. Please contact local emergency services or a suicide and crisis line now; they're there to help, any time.",
-        "You matter, and you don't have to go through this alone. Please reach out to a crisis helpline or emergency services, or ask someone nearby to stay with you.",
-        "I'm worried about your safety. If you might hurt yourself, please call your local emergency number or a crisis line now.",
+        "I'm really glad you told me, and I care about your safety. Please contact your local "
+        "emergency services or a crisis line now; you don't have to face this alone.",
+        "What you're feeling matters, and you deserve support right now. Please reach out to a "
+        "crisis line or your local emergency number, or someone you trust.",
+        "Thank you for trusting me with this. I'm not able to help the way a person can, so please "
+        "call a crisis line or local emergency services right away.",
+        "I hear how much pain you're in. Please contact local emergency services or a suicide and "
+        "crisis line now; they're there to help, any time.",
+        "You matter, and you don't have to go through this alone. Please reach out to a crisis "
+        "helpline or emergency services, or ask someone nearby to stay with you.",
+        "I'm worried about your safety. If you might hurt yourself, please call your local emergency "
+        "number or a crisis line now.",
     ),
     "farewell": (
         "Goodbye. Take good care of yourself.",
@@ -221,32 +226,143 @@ QUESTION_START = re.compile(
     r"^\s*(what|why|how|when|where|who|which|is|are|do|does|did|can|could|should|would|will)\b",
     re.I)
 
-NEGATIVE_WORDS = frozenset("""
-lost lose losing died dead death funeral sick ill hurt hurts pain painful cancer fired divorce
-broke broken sad unhappy lonely alone afraid scared worried anxious terrible awful horrible bad
-worse worst hate hated angry upset cry crying cried tired exhausted stressed failed failing fail
-miss missing sorry problem problems trouble difficult hard ugly disgusting gross sucks
-injured accident crash hospital rejected dumped unemployed debt evicted homeless grief grieving
-""".split())
-POSITIVE_WORDS = frozenset("""
-happy glad great good wonderful amazing awesome love loved lovely excited fantastic excellent
-won win winning promoted promotion married engaged pregnant born birthday holiday vacation
-passed success successful proud fun enjoy enjoyed beautiful nice perfect celebrate celebrating
-thrilled delighted grateful relieved better best yay
-""".split())
+NEGATIVE_WORDS = frozenset(
+    [
+        "lost",
+        "lose",
+        "losing",
+        "died",
+        "dead",
+        "death",
+        "funeral",
+        "sick",
+        "ill",
+        "hurt",
+        "hurts",
+        "pain",
+        "painful",
+        "cancer",
+        "fired",
+        "divorce",
+        "broke",
+        "broken",
+        "sad",
+        "unhappy",
+        "lonely",
+        "alone",
+        "afraid",
+        "scared",
+        "worried",
+        "anxious",
+        "terrible",
+        "awful",
+        "horrible",
+        "bad",
+        "worse",
+        "worst",
+        "hate",
+        "hated",
+        "angry",
+        "upset",
+        "cry",
+        "crying",
+        "cried",
+        "tired",
+        "exhausted",
+        "stressed",
+        "failed",
+        "failing",
+        "fail",
+        "miss",
+        "missing",
+        "sorry",
+        "problem",
+        "problems",
+        "trouble",
+        "difficult",
+        "hard",
+        "ugly",
+        "disgusting",
+        "gross",
+        "sucks",
+        "injured",
+        "accident",
+        "crash",
+        "hospital",
+        "rejected",
+        "dumped",
+        "unemployed",
+        "debt",
+        "evicted",
+        "homeless",
+        "grief",
+        "grieving",
+    ]
+)
+POSITIVE_WORDS = frozenset(
+    [
+        "happy",
+        "glad",
+        "great",
+        "good",
+        "wonderful",
+        "amazing",
+        "awesome",
+        "love",
+        "loved",
+        "lovely",
+        "excited",
+        "fantastic",
+        "excellent",
+        "won",
+        "win",
+        "winning",
+        "promoted",
+        "promotion",
+        "married",
+        "engaged",
+        "pregnant",
+        "born",
+        "birthday",
+        "holiday",
+        "vacation",
+        "passed",
+        "success",
+        "successful",
+        "proud",
+        "fun",
+        "enjoy",
+        "enjoyed",
+        "beautiful",
+        "nice",
+        "perfect",
+        "celebrate",
+        "celebrating",
+        "thrilled",
+        "delighted",
+        "grateful",
+        "relieved",
+        "better",
+        "best",
+        "yay",
+    ]
+)
 NEGATORS = frozenset({"not", "no", "never", "don't", "dont", "didn't", "isn't", "wasn't",
                       "can't", "cannot", "hardly"})
 
 REFLECT = re.compile(
-    r"\b(i (?:just |really |have |had |got |am |'m )?(?:lost|feel|felt|got|have|had|need|want|miss|hate|love|failed|passed|won)"
-    r"|i'm|i am|my)\b\s+([a-z' ]{3,60})", re.I)
+    r"\b(i (?:just |really |have |had |got |am |'m )?"
+    r"(?:lost|feel|felt|got|have|had|need|want|miss|hate|love|failed|passed|won)"
+    r"|i'm|i am|my)\b\s+([a-z' ]{3,60})",
+    re.I,
+)
 
 
 @dataclass(frozen=True)
 class HistoryItem:
     """What the responder remembers of one earlier turn."""
 
-    label: Optional[str]
+    label: str | None
     """Emotion label of the turn, or None when there was none."""
     uncertain: bool
     """Whether that emotion was below the confidence threshold."""
@@ -301,7 +417,7 @@ SWAP = {"i": "you", "i'm": "you're", "im": "you're", "am": "are", "my": "your", 
         "was": "were"}
 
 
-def key_phrase(text: str) -> Optional[str]:
+def key_phrase(text: str) -> str | None:
     """A short phrase of the user's own words to reflect back, e.g. 'you lost your job'."""
     match = REFLECT.search(text)
     if not match:
@@ -314,7 +430,7 @@ def key_phrase(text: str) -> Optional[str]:
     return " ".join(SWAP.get(w.lower(), w.lower()) for w in lead + words)
 
 
-def _bucket(label: Optional[str]) -> Optional[str]:
+def _bucket(label: str | None) -> str | None:
     if label is None:
         return None
     if label in NEGATIVE_EMOTIONS:
@@ -331,7 +447,7 @@ class Responder:
         self.min_confidence = min_confidence
         self.history: list[HistoryItem] = []
 
-    def reply(self, text: str, label: Optional[str], confidence: Optional[float]) -> Reply:
+    def reply(self, text: str, label: str | None, confidence: float | None) -> Reply:
         """Choose the reply to ``text`` said with emotion ``label`` (None: unknown)."""
         text = text or ""
         uncertain = label is None or confidence is None or confidence < self.min_confidence
@@ -394,7 +510,7 @@ class Responder:
                 return candidate
         return options[start]  # unreachable while pools have more than NO_REPEAT_WINDOW phrasings
 
-    def _change_note(self, label: Optional[str], turn_index: int) -> Optional[str]:
+    def _change_note(self, label: str | None, turn_index: int) -> str | None:
         previous = next((h for h in reversed(self.history) if h.label and not h.uncertain), None)
         if previous is None:
             return None

@@ -14,9 +14,10 @@ import json
 import os
 import secrets
 import time
-from datetime import datetime, timezone
+from collections.abc import Callable, Mapping
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Callable, Mapping, Optional
+from typing import Any
 
 from assistant.types import EmotionWindow, Turn
 
@@ -32,16 +33,16 @@ def default_log_dir() -> Path:
 
 def iso(ts: float) -> str:
     """ISO 8601 time with milliseconds and the local UTC offset."""
-    return datetime.fromtimestamp(ts, tz=timezone.utc).astimezone().isoformat(timespec="milliseconds")
+    return datetime.fromtimestamp(ts, tz=UTC).astimezone().isoformat(timespec="milliseconds")
 
 
-def new_session_id(now: Optional[float] = None) -> str:
+def new_session_id(now: float | None = None) -> str:
     """A sortable, unique session id such as ``20240101-120000-3fa2``."""
     stamp = time.strftime("%Y%m%d-%H%M%S", time.localtime(now if now is not None else time.time()))
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
-def turn_record(turn: Turn, *, extra: Optional[Mapping[str, Any]] = None) -> dict:
+def turn_record(turn: Turn, *, extra: Mapping[str, Any] | None = None) -> dict:
     """The JSON object logged for one turn."""
     u, t = turn.utterance, turn.transcript
     stt: dict[str, Any] = {"engine": t.engine, "seconds": round(t.seconds, 4)}
@@ -106,8 +107,8 @@ class SessionLog:
         self.session = session
         self.path = self.dir / f"session-{session}{LOG_SUFFIX}"
         self._on_error = on_error
-        self._fd: Optional[int] = None
-        self.failed: Optional[str] = None
+        self._fd: int | None = None
+        self.failed: str | None = None
         """One-line reason when the log is not being kept."""
         try:
             created = not self.dir.exists()
@@ -140,7 +141,7 @@ class SessionLog:
         if self._fd is None:
             return False
         data = (json.dumps(record, ensure_ascii=False, separators=(",", ":")) + "\n").encode("utf-8")
-        offset: Optional[int] = None
+        offset: int | None = None
         try:
             offset = os.lseek(self._fd, 0, os.SEEK_END)
             written = os.write(self._fd, data)
@@ -153,7 +154,7 @@ class SessionLog:
             return False
         return True
 
-    def _truncate(self, offset: Optional[int]) -> None:
+    def _truncate(self, offset: int | None) -> None:
         """Cut the file back to ``offset`` (the start of the line that failed), so no half
         line stays behind after a short write or a failed fsync."""
         if self._fd is None or offset is None:
@@ -168,7 +169,7 @@ class SessionLog:
         """The first line: ``{"type": "session", ...}``."""
         return self.write({"type": "session", "session": self.session, **metadata})
 
-    def write_turn(self, turn: Turn, *, extra: Optional[Mapping[str, Any]] = None) -> bool:
+    def write_turn(self, turn: Turn, *, extra: Mapping[str, Any] | None = None) -> bool:
         """One turn line."""
         return self.write(turn_record(turn, extra=extra))
 

@@ -12,8 +12,9 @@ import sys
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable, Optional, TextIO
+from typing import TextIO
 
 import numpy as np
 
@@ -24,7 +25,7 @@ from assistant.types import Utterance
 class UtteranceError(Exception):
     """One utterance could not be read (e.g. an unreadable file); the session goes on."""
 
-    def __init__(self, message: str, *, file: Optional[str] = None) -> None:
+    def __init__(self, message: str, *, file: str | None = None) -> None:
         super().__init__(message)
         self.file = file
 
@@ -46,7 +47,7 @@ class UtteranceSource(ABC):
         """Measure ambient noise (microphone only); ``status`` reports the UI state."""
 
     @abstractmethod
-    def next_utterance(self, sink=None) -> Optional[Utterance]:
+    def next_utterance(self, sink=None) -> Utterance | None:
         """The next utterance; None when the input has ended.
 
         ``sink`` (a ``stt.StreamingTranscription``) receives 16 kHz PCM while audio is
@@ -86,7 +87,9 @@ def _fallback_load_audio(path: str) -> np.ndarray:
 
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as err:
-        raise AudioLoadError(path, f"not a readable audio file ({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None
+        raise AudioLoadError(
+            path, f"not a readable audio file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
+        ) from None
     if not len(data):
         raise AudioLoadError(path, "empty audio")
     y = data.mean(axis=1)
@@ -129,14 +132,14 @@ class FileSource(UtteranceSource):
         self._next = 0
         self.piece_seconds = float(piece_seconds)
         self._pieces = None  # generator of (samples at 16 kHz, offset_s) of the long file being read
-        self._piece_file: Optional[str] = None
+        self._piece_file: str | None = None
 
     @property
     def mid_file(self) -> bool:
         """True while a long file is being replayed in pieces (more may follow)."""
         return self._pieces is not None
 
-    def next_utterance(self, sink=None) -> Optional[Utterance]:
+    def next_utterance(self, sink=None) -> Utterance | None:
         while True:
             if self._pieces is not None:
                 started = time.time()
@@ -237,18 +240,18 @@ class TextSource(UtteranceSource):
 
     kind = "text"
 
-    def __init__(self, stream: Optional[TextIO] = None,
-                 prompt: Optional[Callable[[], Optional[str]]] = None) -> None:
+    def __init__(self, stream: TextIO | None = None,
+                 prompt: Callable[[], str | None] | None = None) -> None:
         self._stream = stream
         self._prompt = prompt
 
-    def _read(self) -> Optional[str]:
+    def _read(self) -> str | None:
         if self._prompt is not None:
             return self._prompt()
         line = (self._stream or sys.stdin).readline()
         return line if line else None
 
-    def next_utterance(self, sink=None) -> Optional[Utterance]:
+    def next_utterance(self, sink=None) -> Utterance | None:
         while True:
             line = self._read()
             if line is None:
@@ -265,12 +268,12 @@ class _LevelStream:
     """Wraps SpeechRecognition's stream to report the input level of each chunk."""
 
     def __init__(self, inner, on_level: Callable[[float], None],
-                 gone: Optional[threading.Event] = None) -> None:
+                 gone: threading.Event | None = None) -> None:
         self.inner = inner
         self._on_level = on_level
         self.gone = gone
         """Set (by a :class:`_SourceWatch`) when the device is gone: reads raise MicrophoneLost."""
-        self.gone_reason: Optional[str] = None
+        self.gone_reason: str | None = None
 
     def read(self, size):
         if self.gone is not None and self.gone.is_set():
@@ -306,7 +309,7 @@ class _SourceWatch:
         self._thread.start()
 
     @staticmethod
-    def start_for_this_process() -> Optional["_SourceWatch"]:
+    def start_for_this_process() -> _SourceWatch | None:
         """A watch on this process's capture source; None without PulseAudio."""
         from assistant.audio_io import pulse_capture_source
 
@@ -342,8 +345,8 @@ class MicrophoneSource(UtteranceSource):
         self._source = None
         self._recognizer = None
         self._paused = False
-        self._watch: Optional[_SourceWatch] = None
-        self._index: Optional[int] = None
+        self._watch: _SourceWatch | None = None
+        self._index: int | None = None
 
     def open(self) -> None:
         from assistant.audio_io import AudioSystemError, NoInputDeviceError, probe_devices, resolve_device
@@ -359,7 +362,7 @@ class MicrophoneSource(UtteranceSource):
         self._index = resolve_device(cfg.device, devices, kind="input")
         self._open_stream(self._index)
 
-    def _open_stream(self, index: Optional[int]) -> None:
+    def _open_stream(self, index: int | None) -> None:
         """Open the capture stream on PortAudio device ``index`` (None: the default)."""
         from assistant.audio_io import NoInputDeviceError, quiet_stderr
 
@@ -388,11 +391,11 @@ class MicrophoneSource(UtteranceSource):
             self._recognizer = r
 
     @property
-    def device_name(self) -> Optional[str]:
+    def device_name(self) -> str | None:
         """The PulseAudio source being captured, when known."""
         return self._watch.source if self._watch is not None else None
 
-    def monitor_warning(self) -> Optional[str]:
+    def monitor_warning(self) -> str | None:
         """A warning when the capture source is the monitor of the speaker (the assistant
         would hear its own replies), else None."""
         from assistant.audio_io import pulse_default_sink
@@ -406,7 +409,7 @@ class MicrophoneSource(UtteranceSource):
         return None
 
     def reconnect(self, *, timeout: float, interval: float = 0.25,
-                  stop: Optional[Callable[[], bool]] = None) -> bool:
+                  stop: Callable[[], bool] | None = None) -> bool:
         """After :class:`MicrophoneLost`: release the stream and try to open the microphone
         again every ``interval`` seconds (PulseAudio) or second (otherwise), for up to
         ``timeout`` seconds. With PulseAudio only the source that was lost counts as back
@@ -451,12 +454,12 @@ class MicrophoneSource(UtteranceSource):
             r.adjust_for_ambient_noise(self._mic, duration=cfg.calibrate_seconds)
         r.energy_threshold = max(r.energy_threshold, cfg.min_energy)
 
-    def next_utterance(self, sink=None) -> Optional[Utterance]:
+    def next_utterance(self, sink=None) -> Utterance | None:
         assert self._mic is not None and self._recognizer is not None, "open() first"
         cfg = self.config.input
         rate = self._mic.SAMPLE_RATE
         chunks: list[bytes] = []
-        first_at: Optional[float] = None
+        first_at: float | None = None
         try:
             self.resume()
             for audio in self._recognizer.listen(self._mic, phrase_time_limit=cfg.phrase_time_limit,
@@ -509,7 +512,7 @@ class MicrophoneSource(UtteranceSource):
 
 
 def make_source(config: AssistantConfig, *, on_level: Callable[[float], None] = lambda x: None,
-                prompt: Optional[Callable[[], Optional[str]]] = None) -> UtteranceSource:
+                prompt: Callable[[], str | None] | None = None) -> UtteranceSource:
     """The source chosen by ``config``: files, typed text, or the microphone."""
     kind = config.source_kind
     if kind == "file":

@@ -19,7 +19,6 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
-from typing import Optional
 
 import numpy as np
 
@@ -60,7 +59,7 @@ class Transcriber(ABC):
     def transcribe(self, utterance: Utterance) -> Transcript:
         """Words in ``utterance`` (text '' when none); raises SttError when the engine fails."""
 
-    def start_stream(self) -> Optional[StreamingTranscription]:
+    def start_stream(self) -> StreamingTranscription | None:
         """A streaming decoder for the next utterance, or None when the engine has none."""
         return None
 
@@ -179,7 +178,7 @@ class SphinxTranscriber(Transcriber):
 
     def __init__(self, *, use_process: bool = True) -> None:
         self._use_process = use_process
-        self._worker: Optional[_SphinxProcess] = None
+        self._worker: _SphinxProcess | None = None
         try:
             from pocketsphinx import Decoder
         except ImportError as err:  # pragma: no cover - a dependency of the project
@@ -216,13 +215,13 @@ class SphinxTranscriber(Transcriber):
             raise SttError(f"sphinx failed: {err}") from None
         return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
 
-    def worker(self) -> "_SphinxProcess":
+    def worker(self) -> _SphinxProcess:
         """The child-process decoder, (re)started when needed."""
         if self._worker is None or not self._worker.alive:
             self._worker = _SphinxProcess()
         return self._worker
 
-    def start_stream(self) -> Optional[StreamingTranscription]:
+    def start_stream(self) -> StreamingTranscription | None:
         if self._use_process:
             try:
                 return _SphinxProcessStream(self.worker())
@@ -244,8 +243,8 @@ class _SphinxStream(StreamingTranscription):
     def __init__(self, owner: SphinxTranscriber) -> None:
         self._owner = owner
         self._queue: queue.Queue = queue.Queue()
-        self._result: Optional[str] = None
-        self._error: Optional[str] = None
+        self._result: str | None = None
+        self._error: str | None = None
         self._cancelled = False
         self._thread = threading.Thread(target=self._run, name="sphinx-stream", daemon=True)
         self._thread.start()
@@ -286,7 +285,7 @@ class _SphinxStream(StreamingTranscription):
 class _SphinxProcessStream(StreamingTranscription):
     """Streams chunks to the child-process decoder while the user speaks."""
 
-    def __init__(self, worker: "_SphinxProcess") -> None:
+    def __init__(self, worker: _SphinxProcess) -> None:
         self._worker = worker
         worker.lock.acquire()
         self._open = True
@@ -336,7 +335,7 @@ class WhisperTranscriber(Transcriber):
 
     name = "whisper"
 
-    def __init__(self, model: Optional[str], *, allow_download: bool = False) -> None:
+    def __init__(self, model: str | None, *, allow_download: bool = False) -> None:
         try:
             from faster_whisper import WhisperModel
         except ImportError:
@@ -411,7 +410,7 @@ class FallbackTranscriber(Transcriber):
         self.primary = primary
         self.name = primary.name
         self._fallback_factory = fallback_factory
-        self._fallback: Optional[Transcriber] = primary if primary.name in ("sphinx", "none") else None
+        self._fallback: Transcriber | None = primary if primary.name in ("sphinx", "none") else None
 
     def _sphinx(self) -> Transcriber:
         if self._fallback is None:
@@ -434,7 +433,7 @@ class FallbackTranscriber(Transcriber):
         return Transcript(text=fb.text, engine=fb.engine, seconds=time.perf_counter() - t0,
                           error=error, fallback=fb.engine)
 
-    def start_stream(self) -> Optional[StreamingTranscription]:
+    def start_stream(self) -> StreamingTranscription | None:
         return self.primary.start_stream()
 
     def finish_stream(self, stream: StreamingTranscription, utterance: Utterance) -> Transcript:

@@ -22,8 +22,8 @@ import ctypes
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable, Optional
 
 from assistant.config import AssistantConfig
 from assistant.types import Reply, TtsStyle
@@ -74,7 +74,7 @@ class EspeakSynth:
     espeak-ng can be initialised only once per process, so one instance is shared.
     """
 
-    _instance: Optional["EspeakSynth"] = None
+    _instance: EspeakSynth | None = None
     _lock = threading.RLock()
 
     def __init__(self) -> None:
@@ -95,7 +95,7 @@ class EspeakSynth:
         _espeak.SetSynthCallback(on_synth)
 
     @classmethod
-    def shared(cls) -> "EspeakSynth":
+    def shared(cls) -> EspeakSynth:
         with cls._lock:
             if cls._instance is None:
                 cls._instance = cls()
@@ -124,7 +124,7 @@ class Pyttsx3Speaker(Speaker):
     name = "pyttsx3"
     chunk_frames = 1024
 
-    def __init__(self, *, output_device: Optional[str] = None, voice: Optional[str] = None) -> None:
+    def __init__(self, *, output_device: str | None = None, voice: str | None = None) -> None:
         try:
             self._synth = EspeakSynth.shared()
         except TtsError:
@@ -188,9 +188,8 @@ class Pyttsx3Speaker(Speaker):
     def close(self) -> None:
         from assistant.audio_io import quiet_stderr
 
-        with quiet_stderr():
-            with contextlib.suppress(Exception):
-                self._pa.terminate()
+        with quiet_stderr(), contextlib.suppress(Exception):
+            self._pa.terminate()
 
 
 def _one_line(err: BaseException) -> str:

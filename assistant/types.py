@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal, Mapping, Optional
+from typing import Literal
 
 import numpy as np
 
@@ -26,11 +27,11 @@ class Utterance:
     """Wall-clock end of the utterance: the reference point of ``latency_ms.total``."""
     source: Source = "mic"
     """Where it came from: ``mic``, ``file`` or ``text``."""
-    file: Optional[str] = None
+    file: str | None = None
     """Path of the file, for ``--input``."""
-    text: Optional[str] = None
+    text: str | None = None
     """The typed line, for ``--text``."""
-    offset: Optional[float] = None
+    offset: float | None = None
     """Seconds into ``file`` where this utterance starts, when a long file is replayed in
     pieces (see ``sources.FileSource``); None for a whole file, the microphone or text."""
 
@@ -48,7 +49,7 @@ class EmotionWindow:
     """Start, in seconds from the start of the utterance."""
     end_s: float
     """End, in seconds from the start of the utterance."""
-    emotion: Optional[EmotionResult]
+    emotion: EmotionResult | None
     """None when the stretch holds no speech."""
     uncertain: bool = True
     """True when there is no emotion or its confidence is below the threshold."""
@@ -62,13 +63,13 @@ class Transcript:
     """The recognised words ('' when nothing was recognised)."""
     engine: str
     """Engine that produced ``text``: ``sphinx``, ``whisper``, ``google`` or ``text``."""
-    confidence: Optional[float] = None
+    confidence: float | None = None
     """Engine confidence in [0, 1], when the engine gives one."""
     seconds: float = 0.0
     """Wall-clock time the transcription took."""
-    error: Optional[str] = None
+    error: str | None = None
     """One-line error of the engine that was asked first, when it failed."""
-    fallback: Optional[str] = None
+    fallback: str | None = None
     """Engine used instead after ``error`` (e.g. ``sphinx``)."""
 
 
@@ -104,14 +105,14 @@ class Turn:
     turn: int
     utterance: Utterance
     transcript: Transcript
-    emotion: Optional[EmotionResult]
+    emotion: EmotionResult | None
     """None in text mode or when no speech was detected."""
     uncertain: bool
     """True when the emotion's confidence is below the threshold (or there is no emotion)."""
     reply: Reply
     latency_ms: Mapping[str, float]
     """Per-stage latency: ``stt``, ``ser``, ``reply``, ``total``."""
-    emotion_note: Optional[str] = None
+    emotion_note: str | None = None
     """Why ``emotion`` is None (``text``, ``no speech detected``, ``model unavailable``, an error)."""
     windows: tuple[EmotionWindow, ...] = ()
     """Emotion per window for an utterance longer than ``emotion.LONG_UTTERANCE_S``

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import sys
 import threading
-from typing import Any, Mapping, Optional, TextIO
+from collections.abc import Mapping
+from typing import Any, TextIO
 
 from assistant.types import Turn
 
@@ -47,7 +48,7 @@ def _emotion_line(turn: Turn) -> str:
 class PlainUI:
     """Plain lines on a stream; no colours, no cursor movement."""
 
-    def __init__(self, out: Optional[TextIO] = None, err: Optional[TextIO] = None) -> None:
+    def __init__(self, out: TextIO | None = None, err: TextIO | None = None) -> None:
         self.out = out or sys.stdout
         self.err = err or sys.stderr
         self._lock = threading.Lock()
@@ -95,7 +96,7 @@ class PlainUI:
     def notice(self, message: str) -> None:
         self._print(f"assistant: {message}", err=True)
 
-    def prompt(self) -> Optional[str]:
+    def prompt(self) -> str | None:
         """Read one typed line (text mode); None at end of input."""
         line = sys.stdin.readline()
         return line if line else None
@@ -214,7 +215,7 @@ class RichUI:
     def notice(self, message: str) -> None:
         self.console.print(f"[yellow]assistant:[/yellow] {message}", highlight=False)
 
-    def prompt(self) -> Optional[str]:
+    def prompt(self) -> str | None:
         live = self._live
         if live is not None:
             live.stop()
@@ -230,7 +231,7 @@ class RichUI:
         self.console.print(format_summary(summary), highlight=False)
 
 
-def make_ui(*, plain: bool, stream: Optional[TextIO] = None):
+def make_ui(*, plain: bool, stream: TextIO | None = None):
     """Plain lines when asked or when the output is not a terminal; else the live view."""
     out = stream or sys.stdout
     if plain or not (hasattr(out, "isatty") and out.isatty()):

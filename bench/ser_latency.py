@@ -198,9 +198,16 @@ def _table(sers: list[dict], seed: dict) -> str:
             (f"ser predict_file (3 s WAV, {ser['backend']})", f"{ser['predict_file']['median_ms']:.2f}",
              f"{ser['predict_file']['p90_ms']:.2f}", f"{seed_ms / ser['predict_file']['median_ms']:.1f}x", "", ""),
         ]
-    rows.append(("seed (librosa 22.05k, 40 MFCC means, model.predict)", f"{seed_ms:.2f}",
-                 f"{seed['predict_file']['p90_ms']:.2f}", "1.0x", f"{seed['peak_rss_mb']:.0f}", f"{seed['load_s']:.1f}"))
-    # fmt: skip
+    rows.append(
+        (
+            "seed (librosa 22.05k, 40 MFCC means, model.predict)",
+            f"{seed_ms:.2f}",
+            f"{seed['predict_file']['p90_ms']:.2f}",
+            "1.0x",
+            f"{seed['peak_rss_mb']:.0f}",
+            f"{seed['load_s']:.1f}",
+        )
+    )
     widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
     lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(r, widths))) for r in rows]
     lines.insert(1, "-" * len(lines[0]))
@@ -247,7 +254,9 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(report))
         return 0
-    print(f"{len(clips)} real RAVDESS clips cut to {SECONDS:.0f} s, {args.repeats} passes, one CPU core, TF threads = 1")
+    print(
+        f"{len(clips)} real RAVDESS clips cut to {SECONDS:.0f} s, {args.repeats} passes, one CPU core, TF threads = 1"
+    )
     print(_table(sers, seed))
     for s in sers:
         print(

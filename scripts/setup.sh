@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Idempotent set-up on Debian/Ubuntu: system packages, a virtual environment in .venv,
-# and the project (editable, with its test extras). Safe to run again: it only does what
+# Idempotent set-up on Debian/Ubuntu: system packages, then a virtual environment in .venv
+# installed from the lock file uv.lock (the project editable, with its dev group). Safe to run again: it only does what
 # is missing. Used by ./run.sh and ./test.sh; run it alone with `scripts/setup.sh`.
 #
-#   PYTHON=python3.12 scripts/setup.sh     # choose the interpreter (>= 3.11)
+#   PYTHON=python3.12 scripts/setup.sh     # choose the interpreter (3.11-3.13)
 #   SKIP_APT=1 scripts/setup.sh            # do not touch system packages
 set -euo pipefail
 
@@ -49,24 +49,33 @@ then run this command again."
     fi
 fi
 
-# ---- 2. Python and the virtual environment ------------------------------------------
-command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python 3.11 or newer (or set PYTHON=...)"
-"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 11))' \
-    || die "Python >= 3.11 is needed; $PYTHON is $("$PYTHON" -V 2>&1). Set PYTHON=python3.11"
+# ---- 2. Python, the installer and the virtual environment -----------------------------
+# The environment is installed from the committed lock file (uv.lock: every package, exact
+# versions and hashes), so every machine gets what CI tested. uv itself comes from PyPI,
+# pinned by hash in scripts/uv-bootstrap.txt, into .cache/bootstrap (not into .venv: uv sync
+# keeps .venv exactly as the lock says and would remove it).
+command -v "$PYTHON" >/dev/null || die "$PYTHON not found; install Python 3.11-3.13 (or set PYTHON=...)"
+"$PYTHON" -c 'import sys; sys.exit(not ((3, 11) <= sys.version_info[:2] < (3, 14)))' \
+    || die "Python 3.11-3.13 is needed (the lock is made for those); $PYTHON is $("$PYTHON" -V 2>&1). Set PYTHON=python3.11"
 
-if [[ ! -x "$VENV/bin/python" ]]; then
-    say "creating virtual environment in .venv"
-    "$PYTHON" -m venv "$VENV" || die "could not create .venv (on Debian: apt-get install python3-venv)"
+BOOT="$ROOT/.cache/bootstrap"
+UV="$BOOT/bin/uv"
+uv_pin="$(grep -o '^uv==[0-9.]*' "$ROOT/scripts/uv-bootstrap.txt")"
+if [[ ! -x "$UV" ]] || [[ "$("$UV" --version 2>/dev/null | cut -d' ' -f2)" != "${uv_pin#uv==}" ]]; then
+    say "installing the installer ($uv_pin, hash-checked) into .cache/bootstrap"
+    rm -rf "$BOOT"
+    "$PYTHON" -m venv "$BOOT" || die "could not create a virtual environment (on Debian: apt-get install python3-venv)"
+    "$BOOT/bin/python" -m pip install -q --disable-pip-version-check --no-deps --require-hashes \
+        -r "$ROOT/scripts/uv-bootstrap.txt" || die "could not install $uv_pin from PyPI"
 fi
 
+# uv: use the chosen interpreter, never download one; trust the system's CA store.
+export UV_PYTHON_DOWNLOADS=never UV_SYSTEM_CERTS=1 UV_LINK_MODE="${UV_LINK_MODE:-copy}"
+export UV_PROJECT_ENVIRONMENT="$VENV"
 # ---- 3. The project ---------------------------------------------------------------
-# Re-install only when pyproject.toml changed since the last successful install.
-stamp="$VENV/.installed-$(sha256sum "$ROOT/pyproject.toml" | cut -c1-16)"
-if [[ ! -f "$stamp" ]] || ! "$VENV/bin/python" -c "import assistant, ser_model" 2>/dev/null; then
-    say "installing the project and its dependencies into .venv (first time: a few minutes)"
-    "$VENV/bin/python" -m pip install -q --upgrade pip
-    "$VENV/bin/python" -m pip install -q -e "$ROOT[test]"
-    rm -f "$VENV"/.installed-*
-    touch "$stamp"
+# `uv sync --frozen` installs exactly uv.lock (the project editable, with the dev group),
+# never re-resolves, and removes anything else; a second run checks and does nothing.
+if ! "$UV" sync --quiet --frozen --python "$PYTHON" --project "$ROOT"; then
+    die "could not install the locked environment (uv sync --frozen); see the lines above"
 fi
 say "ready: $("$VENV/bin/python" -V), $(cd "$ROOT" && "$VENV/bin/python" -c 'import assistant; print("assistant", assistant.__version__)')"

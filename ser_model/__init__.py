@@ -11,6 +11,11 @@ from typing import TYPE_CHECKING, Any
 from ser_model.errors import AudioLoadError, BundleError, NoSpeechError, ParameterError, SerError
 from ser_model.labels import LABELS
 from ser_model.result import EmotionResult
+from ser_model.tf_quiet import quiet_environment
+
+# Before anything can import TensorFlow (Keras, the keras backend, training): keep its native
+# logging off the user's stderr. Only environment variables; nothing heavy is imported.
+quiet_environment()
 
 __version__ = "0.1.0"
 

@@ -280,7 +280,7 @@ def _read_audioread(path: Path) -> tuple[np.ndarray, int] | str:
         with warnings.catch_warnings():  # audioread imports aifc/audioop/sunau (deprecated)
             warnings.simplefilter("ignore", DeprecationWarning)
             import audioread
-            import audioread.rawread  # noqa: F401  (imported here, under the filter)
+            import audioread.rawread
     except ImportError:
         return "audioread not installed"
     try:

@@ -578,9 +578,8 @@ class Augmenter:
     def __post_init__(self) -> None:
         for f in fields(self):
             value = getattr(self, f.name)
-            if f.name.startswith("p_"):
-                if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
-                    raise ParameterError(f"{f.name} must be a probability in [0, 1], got {value!r}")
+            if f.name.startswith("p_") and (not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0):
+                raise ParameterError(f"{f.name} must be a probability in [0, 1], got {value!r}")
         _range(self.speed_range, "speed_range", 0.5, 2.0)
         _range(self.stretch_range, "stretch_range", 0.5, 2.0)
         _range(self.pitch_range, "pitch_range", -12.0, 12.0)

@@ -19,10 +19,11 @@ import os
 import re
 import shutil
 import tempfile
+from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import ser_model
 from ser_model.errors import BundleError
@@ -195,7 +196,7 @@ def save_bundle(
     full = dict(config)
     if "features" in full and hasattr(full["features"], "to_dict"):
         full["features"] = full["features"].to_dict()
-    full.setdefault("created", datetime.now(timezone.utc).isoformat(timespec="seconds"))
+    full.setdefault("created", datetime.now(UTC).isoformat(timespec="seconds"))
     if "name" in full and "version" in full:
         full.setdefault("model_version", f"{full['name']}-v{full['version']}")
     full["weights"] = WEIGHTS_FILE
@@ -274,7 +275,7 @@ def _version_of(folder_name: str, base: str) -> int | None:
 
 
 def _looks_like_path(text: str) -> bool:
-    return os.sep in text or "/" in text or text.startswith(".") or text.startswith("~")
+    return os.sep in text or "/" in text or text.startswith((".", "~"))
 
 
 def resolve_bundle(name_or_path: str | Path | None = None) -> Path:

@@ -352,7 +352,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
                 module = importlib.import_module(module_name)
             except ModuleNotFoundError as err:
                 if err.name == module_name:
-                    raise CliError(f"the {command} command is not available in this installation ({module_name} is missing)") from err
+                    raise CliError(
+                        f"the {command} command is not available in this installation ({module_name} is missing)"
+                    ) from err
                 raise
             add_arguments = getattr(module, add_name, None)
             if add_arguments is None:

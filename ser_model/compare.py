@@ -31,6 +31,7 @@ from ser_model.baselines import BASELINES
 from ser_model.errors import ParameterError, SerError
 from ser_model.labels import LABELS
 from ser_model.neural import ARCHITECTURES, model_settings_for
+from ser_model.tf_quiet import import_keras
 
 MODELS: tuple[str, ...] = (*ARCHITECTURES, *BASELINES)
 DEFAULT_CONFIG = Path(__file__).resolve().parent / "configs" / "ser-crnn.toml"
@@ -42,7 +43,9 @@ def make_folds(speakers: np.ndarray, n_folds: int) -> list[list[str]]:
     """RAVDESS test-speaker groups: sorted actors split into ``n_folds`` consecutive groups."""
     actors = sorted({s for s in speakers.tolist() if s.startswith("ravdess:")})
     if len(actors) < 2:
-        raise ParameterError(f"need RAVDESS clips of at least 2 actors for speaker-independent folds, got {len(actors)}")
+        raise ParameterError(
+            f"need RAVDESS clips of at least 2 actors for speaker-independent folds, got {len(actors)}"
+        )
     n = min(n_folds, len(actors))
     return [list(g) for g in np.array_split(np.array(actors), n)]
 
@@ -140,7 +143,7 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
                     fold_probs.setdefault(k, {})[name] = prob
                     histories[name].append(fit.history)
                     params[name] = int(fit.model.count_params())
-                    import keras
+                    keras = import_keras()
 
                     keras.backend.clear_session()
                 else:
@@ -152,8 +155,10 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
                 preds[name][1].append(np.asarray(pred))
                 preds[name][2].append(_scores(labels[test_idx], np.asarray(pred)))
                 sc = preds[name][2][-1]
-                bar.console.print(f"fold {k} ({', '.join(test_spk)}) {name}: UAR {sc['uar']:.3f} "
-                                  f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f} [{time.perf_counter() - t0:.0f} s]")
+                bar.console.print(
+                    f"fold {k} ({', '.join(test_spk)}) {name}: UAR {sc['uar']:.3f} "
+                    f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f} [{time.perf_counter() - t0:.0f} s]"
+                )
                 bar.advance(overall)
             members = [cfg.model.architecture, *cfg.train.ensemble_with]
             if len(members) > 1 and all(m in fold_probs.get(k, {}) for m in members):
@@ -322,11 +327,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--out", dest="out_dir", default="docs/results", help="output folder (default docs/results)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
                         help=f"models to compare (default all: {' '.join(MODELS)})")
-    parser.add_argument("--config", default=None, help="training TOML for the neural recipe (default: shipped ser-crnn)")
+    parser.add_argument(
+        "--config", default=None, help="training TOML for the neural recipe (default: shipped ser-crnn)"
+    )
     parser.add_argument("--quick", action="store_true", help="2 folds, 2 epochs, few clips: a smoke test, not results")
     parser.add_argument("--folds", type=int, default=5, help="number of speaker folds (default 5)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
-    parser.add_argument("--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)")
+    parser.add_argument(
+        "--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)"
+    )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--ensemble", action="append", default=[], metavar="A+B[+...]",
                         help="also score this ensemble of neural models (repeatable), e.g. lstm+cnn1d")

@@ -129,7 +129,9 @@ def _extract(kind: str, clips: Sequence[Clip], settings: FeatureSettings, augmen
     if kind == "frames":
         lengths = np.array([len(f) for f in feats], dtype=np.int64)
         offsets = np.concatenate([[0], np.cumsum(lengths)]).astype(np.int64)
-        data = np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, settings.n_frame_features), np.float32)
+        data = (
+            np.concatenate(feats).astype(np.float32) if feats else np.zeros((0, settings.n_frame_features), np.float32)
+        )
         result = FrameSet(data, offsets)
         arrays = {"data": data, "offsets": offsets}
     else:

@@ -6,8 +6,10 @@ No Lambda layers anywhere: safe mode refuses them.
 
 from __future__ import annotations
 
-import keras
-from keras import ops
+from ser_model.tf_quiet import import_keras
+
+keras = import_keras()
+ops = keras.ops
 
 
 @keras.saving.register_keras_serializable(package="ser_model")

@@ -18,6 +18,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, fields
 
 from ser_model.errors import ParameterError
+from ser_model.tf_quiet import import_keras
 
 ARCHITECTURES: tuple[str, ...] = ("lstm", "cnn1d", "crnn", "cnn2d")
 
@@ -107,7 +108,7 @@ def build_lstm(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
     it trains on a CPU in minutes; padding frames (all zero, and so still zero after the
     average) are skipped with a Masking layer.
     """
-    import keras
+    keras = import_keras()
 
     keras.utils.set_random_seed(seed)
     units = settings.rnn_units or 64
@@ -125,7 +126,7 @@ def build_lstm(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
 
 def build_cnn1d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
     """The seed 1-D CNN: 4 x [Conv1D -> ReLU -> MaxPool(2) -> Dropout], global average, dense, softmax."""
-    import keras
+    keras = import_keras()
 
     keras.utils.set_random_seed(seed)
     ch = list(settings.channels) + [settings.channels[-1]] * (4 - len(settings.channels))
@@ -145,7 +146,7 @@ def build_cnn1d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 
 def _masked_input(input_shape, settings: ModelSettings, seed: int):
     """Our designs' input: (Input, frame mask, the features after SpecAugment when enabled, the
     L2 regulariser or None)."""
-    import keras
+    keras = import_keras()
 
     from ser_model.layers import FrameMask, SpecAugment
 
@@ -161,7 +162,7 @@ def _masked_input(input_shape, settings: ModelSettings, seed: int):
 
 def _attentive_head(x, mask, n_classes: int, settings: ModelSettings, reg):
     """Our designs' output: attentive statistics pooling over unmasked frames -> dropout -> softmax."""
-    import keras
+    keras = import_keras()
 
     from ser_model.layers import AttentionPooling
 
@@ -173,7 +174,7 @@ def _attentive_head(x, mask, n_classes: int, settings: ModelSettings, reg):
 def build_crnn(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
     """Our design: mask -> SpecAugment -> [Conv1D-BN-ReLU x2 + residual, MaxPool(2)] per
     entry of ``channels`` -> BiGRU -> attentive statistics pooling -> dropout -> softmax."""
-    import keras
+    keras = import_keras()
 
     keras.utils.set_random_seed(seed)
     inp, mask, x, reg = _masked_input(input_shape, settings, seed)
@@ -201,7 +202,7 @@ def build_cnn2d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 
     per entry of ``channels``: [Conv2D 3x3 -> BN -> ReLU] x ``block_convs`` -> MaxPool 2x2 ->
     the remaining bands flattened per frame -> attentive statistics pooling over unpadded frames
     -> dropout -> softmax."""
-    import keras
+    keras = import_keras()
 
     from ser_model.layers import FeatureSlice
 

@@ -46,7 +46,7 @@ from ser_model.errors import BundleError
 
 F32 = np.float32
 
-__all__ = ["NumpyModel", "UnsupportedModelError", "load_numpy_model", "SUPPORTED_LAYERS"]
+__all__ = ["SUPPORTED_LAYERS", "NumpyModel", "UnsupportedModelError", "load_numpy_model"]
 
 
 class UnsupportedModelError(BundleError):
@@ -148,7 +148,7 @@ class _Weights:
         g = self.group["vars"]
         return [np.asarray(g[str(i)][()], dtype=F32) for i in range(len(g))]
 
-    def child(self, name: str) -> "_Weights":
+    def child(self, name: str) -> _Weights:
         if self.group is None or name not in self.group:  # stateless objects may have no group
             return _Weights(None, f"{self.path}/{name}")
         return _Weights(self.group[name], f"{self.path}/{name}")
@@ -522,8 +522,8 @@ class _MaxPool2D(_Layer):
     def call(self, x, mask):
         b, h, w, c = x.shape
         (ph, pw) = self.p
-        top, bottom, out_h = _pad_amounts(h, ph, ph, self.padding)
-        left, right, out_w = _pad_amounts(w, pw, pw, self.padding)
+        top, _bottom, out_h = _pad_amounts(h, ph, ph, self.padding)
+        left, _right, out_w = _pad_amounts(w, pw, pw, self.padding)
         xp = np.full((b, out_h * ph, out_w * pw, c), -np.inf, dtype=F32)
         hh, ww = min(h, out_h * ph - top), min(w, out_w * pw - left)
         xp[:, top : top + hh, left : left + ww] = x[:, :hh, :ww]
@@ -1000,7 +1000,7 @@ class NumpyModel:
 
     predict = __call__
 
-    def submodels(self) -> dict[str, "NumpyModel"]:
+    def submodels(self) -> dict[str, NumpyModel]:
         """The nested functional models at the top level (e.g. an ensemble's members), by name."""
         subs = {}
         for name, layer in self._graph.layers.items():

@@ -39,14 +39,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-# Quiet TensorFlow's C++ logging before it is imported (the user may still override it).
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+import numpy as np
 
-import numpy as np  # noqa: E402
-
-from ser_model.bundle import load_bundle_config, resolve_bundle  # noqa: E402
-from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError  # noqa: E402
-from ser_model.result import EmotionResult  # noqa: E402
+from ser_model.bundle import load_bundle_config, resolve_bundle
+from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError
+from ser_model.result import EmotionResult
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +51,6 @@ log = logging.getLogger(__name__)
 DEFAULT_WINDOW_S = 3.0
 DEFAULT_HOP_S = 1.5
 
-_TF_LOCK = threading.Lock()
-_TF_CONFIGURED: dict[str, int] = {}
 
 
 def default_threads() -> int:
@@ -91,32 +86,6 @@ def backend_from_env() -> str:
     if value and value not in BACKENDS:
         raise ParameterError(f"SER_MODEL_BACKEND must be one of {BACKENDS}, got {value!r}")
     return value or "auto"
-
-
-def _configure_tensorflow(threads: int) -> Any:
-    """Import TensorFlow once, quietly, with ``threads`` intra-op and 1 inter-op thread.
-
-    TensorFlow fixes its thread pools when its runtime starts; if something already started
-    it (another recognizer, a training run), the pools it chose are kept and logged.
-    """
-    import tensorflow as tf
-
-    with _TF_LOCK:
-        if _TF_CONFIGURED:
-            if _TF_CONFIGURED.get("intra") != threads:
-                log.debug("TensorFlow threads already set to %s; ignoring %d", _TF_CONFIGURED, threads)
-            return tf
-        tf.get_logger().setLevel(logging.ERROR)
-        try:
-            tf.config.threading.set_intra_op_parallelism_threads(threads)
-            tf.config.threading.set_inter_op_parallelism_threads(1)
-        except RuntimeError as err:  # runtime already initialised by someone else
-            log.debug("could not set TensorFlow threads (%s); keeping its defaults", err)
-        _TF_CONFIGURED.update(
-            intra=tf.config.threading.get_intra_op_parallelism_threads(),
-            inter=tf.config.threading.get_inter_op_parallelism_threads(),
-        )
-    return tf
 
 
 def _as_mono(samples: Any) -> np.ndarray:
@@ -214,7 +183,7 @@ class EmotionRecognizer:
 
     # -- construction -------------------------------------------------------------------
 
-    def _warmed(self) -> "EmotionRecognizer":
+    def _warmed(self) -> EmotionRecognizer:
         """Run one prediction on 1 s of a gliding, voiced-like tone; return self."""
         rate = self.sample_rate
         t = np.arange(rate, dtype=np.float32) / rate
@@ -230,7 +199,7 @@ class EmotionRecognizer:
         threads: int | None = None,
         jit: bool | None = None,
         backend: str | None = None,
-    ) -> "EmotionRecognizer":
+    ) -> EmotionRecognizer:
         """Load a bundle: ``None`` for the default shipped one, a bundle name, or a folder.
 
         The recognizer returned has already run one prediction on a synthetic signal, so
@@ -266,8 +235,10 @@ class EmotionRecognizer:
                 log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, _one_line(err))
             else:
                 return cls(folder, config, model, None, jit=False, backend="numpy")._warmed()
-        tf = _configure_tensorflow(threads or default_threads())
-        import keras
+        from ser_model.tf_quiet import import_keras, import_tensorflow
+
+        tf = import_tensorflow(threads or default_threads())
+        keras = import_keras()
 
         import ser_model.layers  # noqa: F401  (registers the custom layers)
         from ser_model.errors import BundleError
@@ -294,9 +265,15 @@ class EmotionRecognizer:
                 f"{self.path}: model input {declared} does not fit config.json input {shape} "
                 f"(input.kind={self.input_kind}, {len(self._mean)} normalisation columns)"
             )
-        out = tuple(model.outputs[0].shape) if getattr(model, "outputs", None) and not hasattr(model, "submodels") else None
+        out = (
+            tuple(model.outputs[0].shape)
+            if getattr(model, "outputs", None) and not hasattr(model, "submodels")
+            else None
+        )
         if out is not None and out[-1] is not None and out[-1] != len(self.labels):
-            raise BundleError(f"{self.path}: model has {out[-1]} outputs but config.json lists {len(self.labels)} labels")
+            raise BundleError(
+                f"{self.path}: model has {out[-1]} outputs but config.json lists {len(self.labels)} labels"
+            )
 
     def __repr__(self) -> str:
         return f"EmotionRecognizer({self.model_version!r}, path={str(self.path)!r}, labels={list(self.labels)})"

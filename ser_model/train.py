@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import shutil
 import sys
 import time
@@ -28,6 +27,7 @@ from ser_model.errors import ParameterError, SerError
 from ser_model.features import FeatureSettings
 from ser_model.labels import LABELS
 from ser_model.neural import ModelSettings
+from ser_model.tf_quiet import import_keras
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -245,15 +245,9 @@ def validation_speakers(speakers: np.ndarray, n: int, seed: int) -> list[str]:
 
 def configure_tensorflow(threads: int):
     """Import TensorFlow quietly with ``threads`` intra-op threads (once per process)."""
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-    import tensorflow as tf
+    from ser_model.tf_quiet import import_tensorflow
 
-    try:
-        tf.config.threading.set_intra_op_parallelism_threads(threads)
-        tf.config.threading.set_inter_op_parallelism_threads(1)
-    except RuntimeError:
-        pass  # already initialised in this process: the first setting stays
-    return tf
+    return import_tensorflow(threads)
 
 
 @dataclass
@@ -280,7 +274,7 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
     (the last epoch's when there is no validation set).
     """
     configure_tensorflow(cfg.train.threads)
-    import keras
+    keras = import_keras()
     from sklearn.metrics import balanced_accuracy_score
 
     from ser_model.dataset import batch_frames, fit_normalization
@@ -386,7 +380,7 @@ def fit_neural(bank: FeatureBank, train_idx: np.ndarray, val_idx: np.ndarray, cf
 
 def average_models(models: Sequence[Any], input_shape: tuple[int, int]):
     """One Keras model whose output is the mean of ``models``' probabilities (an ensemble bundle)."""
-    import keras
+    keras = import_keras()
 
     if len(models) == 1:
         return models[0]
@@ -397,7 +391,7 @@ def average_models(models: Sequence[Any], input_shape: tuple[int, int]):
 
 def export_model(model):
     """A copy of ``model`` without optimizer state (smaller bundle, same weights)."""
-    import keras
+    keras = import_keras()
 
     clone = keras.models.clone_model(model)
     clone.set_weights(model.get_weights())
@@ -510,14 +504,23 @@ def model_card(cfg: TrainConfig, *, params: int, n_train: dict, metrics: dict, s
     if cv:
         lines += [
             "5-fold cross-validation over RAVDESS actors 01-20 (fold k tests actors 4k+1..4k+4, never seen in "
-            "training; all of TESS is added to every training fold). Same architecture and recipe as this bundle.", "",
-            "| metric | mean | std over folds |", "|---|---|---|",
-            *[f"| {m} | {cv[m]['mean']:.3f} | {cv[m]['std']:.3f} |" for m in ("uar", "accuracy", "macro_f1") if m in cv],
-            "", f"Produced by `{cv.get('command', 'ser-model compare')}`; full table with the baselines "
+            "training; all of TESS is added to every training fold). Same architecture and recipe as this bundle.",
+            "",
+            "| metric | mean | std over folds |",
+            "|---|---|---|",
+            *[
+                f"| {m} | {cv[m]['mean']:.3f} | {cv[m]['std']:.3f} |"
+                for m in ("uar", "accuracy", "macro_f1")
+                if m in cv
+            ],
+            "",
+            f"Produced by `{cv.get('command', 'ser-model compare')}`; full table with the baselines "
             f"({', '.join(members)} alone, SVM, KNN, random forest, decision tree) in docs/results/results.md.",
-            "", "For reference: the published lightweight state of the art on speaker-independent RAVDESS "
+            "",
+            "For reference: the published lightweight state of the art on speaker-independent RAVDESS "
             "(ResLSTM-SA, 47k parameters) reports UAR 0.652, SVMs on pooled MFCC/chroma/mel statistics about 0.50; "
-            f"the target for this model was UAR >= 0.70, which it {'meets' if cv['uar']['mean'] >= 0.70 else 'does not meet'}.",
+            "the target for this model was UAR >= 0.70, which it "
+            f"{'meets' if cv['uar']['mean'] >= 0.70 else 'does not meet'}.",
         ]
     else:
         lines.append("No cross-validation results were found when this bundle was written "
@@ -649,7 +652,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data", dest="data_dir", default=None, help="corpora folder (overrides [data] dir)")
     parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     parser.add_argument("--limit-per-speaker", type=int, default=None, help="at most N clips per speaker (smoke tests)")
-    parser.add_argument("--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)")
+    parser.add_argument(
+        "--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)"
+    )
     parser.add_argument("--run-dir", default=None, help="checkpoint/history folder (default runs/<name>-v<version>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--refresh-report", action="store_true",

@@ -22,8 +22,8 @@ import subprocess
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 import numpy as np
 import pytest
@@ -81,7 +81,7 @@ class SpeakerRecording:
         raw = raw[: len(raw) - len(raw) % 4]
         return np.frombuffer(raw, dtype=np.float32).copy()
 
-    def __enter__(self) -> "SpeakerRecording":
+    def __enter__(self) -> SpeakerRecording:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -124,14 +124,14 @@ class PulseRig:
         env.update(XDG_RUNTIME_DIR=str(self.runtime_dir), HOME=str(home),
                    PULSE_RUNTIME_PATH=str(self.runtime_dir / "pulse"))
         env.pop("PULSE_SERVER", None)
-        self._log = open(self.runtime_dir / "pulseaudio.log", "wb")
+        self._log = open(self.runtime_dir / "pulseaudio.log", "wb")  # noqa: SIM115 (closed in stop())
         self._proc = subprocess.Popen(
             ["pulseaudio", "--daemonize=no", "-n", "--exit-idle-time=-1", "--use-pid-file=no",
              "--disable-shm=yes", "--log-target=stderr",
              f"--load=module-native-protocol-unix auth-anonymous=1 socket={self.socket}",
              f"--load=module-null-sink sink_name={MIC_SINK} rate=16000 channels=1",
              f"--load=module-null-sink sink_name={SPEAKER_SINK} rate=16000 channels=1",
-             f"--load=module-always-sink"],
+             "--load=module-always-sink"],
             stdout=self._log, stderr=subprocess.STDOUT, env=env, start_new_session=True,
         )
         self.pid = self._proc.pid

@@ -27,3 +27,7 @@ def datasets() -> Path:
 
 
 pytest_plugins = ["tests.audio_devices"]
+
+
+# The tiny trained bundle several suites share (built once per session in tests/hostile_audio.py).
+from tests.hostile_audio import tiny_bundle  # noqa: E402, F401  (a fixture, registered by import)

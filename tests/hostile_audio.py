@@ -137,7 +137,9 @@ def make_readable_variants(d: Path) -> list[Hostile]:
     out.append(Hostile("pcm_u8", _write(d / "pcm_u8.wav", y, RATE, subtype="PCM_U8"), "ok"))
     out.append(Hostile("float32", _write(d / "float32.wav", y, RATE, subtype="FLOAT"), "ok"))
     out.append(Hostile("stereo", _write(d / "stereo.wav", speechlike(2.0, channels=2), RATE, subtype="PCM_16"), "ok"))
-    out.append(Hostile("six_channels", _write(d / "six_ch.wav", speechlike(2.0, channels=6), RATE, subtype="PCM_16"), "ok"))
+    out.append(
+        Hostile("six_channels", _write(d / "six_ch.wav", speechlike(2.0, channels=6), RATE, subtype="PCM_16"), "ok")
+    )
     formats = sf.available_formats()
     out.append(Hostile("flac", _write(d / "clip.flac", y, RATE, format="FLAC"), "ok"))
     if "OGG" in formats:
@@ -334,12 +336,14 @@ class Watched:
     def wait(self, timeout: float) -> int:
         try:
             rc = self.proc.wait(timeout=timeout)
-        except subprocess.TimeoutExpired:
+        except subprocess.TimeoutExpired as err:
             self.proc.kill()
             self.proc.wait()
             for t in self._threads:
                 t.join(timeout=5)
-            raise AssertionError(f"did not exit in {timeout} s; stdout:\n{self.stdout[-2000:]}\nstderr:\n{self.stderr[-2000:]}")
+            raise AssertionError(
+                f"did not exit in {timeout} s; stdout:\n{self.stdout[-2000:]}\nstderr:\n{self.stderr[-2000:]}"
+            ) from err
         for t in self._threads:
             t.join(timeout=5)
         return rc

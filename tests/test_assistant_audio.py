@@ -7,7 +7,6 @@ reply was really spoken, for about as long as it should take to say.
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 import sys
@@ -108,7 +107,7 @@ def test_mic_capture_and_spoken_reply_on_virtual_devices(pulse, datasets, tmp_pa
 
 @needs_model
 def test_mic_end_to_end_with_real_model(pulse, datasets, tmp_path):
-    turn, heard, startup, out, lines = one_mic_turn(pulse, datasets, tmp_path,
+    turn, heard, _startup, _out, _lines = one_mic_turn(pulse, datasets, tmp_path,
                                                     "Actor_11/03-01-04-02-02-01-11.flac")
     assert turn["transcript"].strip()
     emo = turn["emotion"]

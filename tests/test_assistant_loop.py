@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import itertools
 import json
 import threading
 import time
@@ -12,8 +13,7 @@ import numpy as np
 import pytest
 
 from assistant import loop
-from assistant.config import (AssistantConfig, EmotionConfig, InputConfig, LogConfig, SpeechConfig,
-                              SttConfig)
+from assistant.config import AssistantConfig, EmotionConfig, InputConfig, LogConfig, SpeechConfig
 from assistant.emotion import EmotionEngine
 from assistant.stt import SttError, Transcriber
 from assistant.types import Transcript
@@ -109,7 +109,7 @@ def test_stt_and_emotion_run_at_the_same_time(tmp_path, datasets, monkeypatch):
 
     monkeypatch.setattr(loop, "make_transcriber", lambda cfg: stt.FallbackTranscriber(SlowStt()))
     cfg = config(tmp_path, files=(str(ravdess_files(datasets, 1)[0]),))
-    t0 = time.perf_counter()
+    time.perf_counter()
     assert loop.run(cfg, PlainUI(out=io.StringIO(), err=io.StringIO())) == 0
     (turn,) = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
     # both took 400 ms; run one after the other the total would be >= 800 ms
@@ -298,7 +298,7 @@ def test_long_file_is_replayed_in_pieces_with_an_emotion_per_window(tmp_path, fa
         if t["audio_seconds"] > 6:
             assert len(t["windows"]) >= 2 and t["emotion"]["label"] == "sad"
     # cut in the silences, not mid-tone: every piece but the last ends on a 1 s gap
-    for a, b in zip(offsets, offsets[1:]):
+    for _a, b in itertools.pairwise(offsets):
         assert (b % 5.0) > 4.0 or (b % 5.0) < 0.01, offsets
 
 

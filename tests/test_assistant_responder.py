@@ -6,8 +6,16 @@ import itertools
 
 import pytest
 
-from assistant.responder import (EMOTIONS, NO_REPEAT_WINDOW, PHRASES, STRATEGY_BY_EMOTION,
-                                 Responder, detect_intents, key_phrase, text_sentiment)
+from assistant.responder import (
+    EMOTIONS,
+    NO_REPEAT_WINDOW,
+    PHRASES,
+    STRATEGY_BY_EMOTION,
+    Responder,
+    detect_intents,
+    key_phrase,
+    text_sentiment,
+)
 
 INTENT_TEXTS = {
     "greeting": "hello there",

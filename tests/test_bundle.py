@@ -100,14 +100,16 @@ def test_sha_mismatch_refused(tiny: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(tiny, tmp_path / "tampered-v1")
     with open(copy / "model.keras", "ab") as f:
         f.write(b"\0")
-    with pytest.raises(BundleError, match=r"weights do not match config\.json \(expected [0-9a-f]{64}, got [0-9a-f]{64}\)"):
+    with pytest.raises(
+        BundleError, match=r"weights do not match config\.json \(expected [0-9a-f]{64}, got [0-9a-f]{64}\)"
+    ):
         load_bundle_config(copy)
 
 
 def test_missing_weights_refused(tiny: Path, tmp_path: Path) -> None:
     copy = shutil.copytree(tiny, tmp_path / "noweights-v1")
     (copy / "model.keras").unlink()
-    with pytest.raises(BundleError, match="model.keras is missing"):
+    with pytest.raises(BundleError, match=r"model\.keras is missing"):
         load_bundle_config(copy)
 
 
@@ -182,7 +184,7 @@ def test_resolve_by_name_and_path(registry: Path) -> None:
     assert resolve_bundle("tiny") == registry / "tiny-v2"  # highest version
     assert resolve_bundle(registry / "tiny-v1") == registry / "tiny-v1"
     assert resolve_bundle(str(registry / "tiny-v1")) == registry / "tiny-v1"
-    with pytest.raises(BundleError, match="no model bundle named 'nope'.*available: broken-v1, tiny-v1, tiny-v2"):
+    with pytest.raises(BundleError, match=r"no model bundle named 'nope'.*available: broken-v1, tiny-v1, tiny-v2"):
         resolve_bundle("nope")
     with pytest.raises(BundleError, match="no such folder"):
         resolve_bundle(registry / "absent")

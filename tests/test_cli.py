@@ -219,5 +219,5 @@ def test_predict_long_file_is_analysed_per_window(bundle: Path, clips: list[Path
     windows = [r for r in rows if r["file"] == str(long_file)]
     assert len(windows) == int(np.ceil((duration - 3.0) / 1.5)) + 1
     assert windows[-1]["end_s"] == pytest.approx(duration, abs=0.01)
-    assert [r for r in rows if r["file"] == str(clips[0])][0].keys() == {"file", "label", "confidence", "probs"}
+    assert next(r for r in rows if r["file"] == str(clips[0])).keys() == {"file", "label", "confidence", "probs"}
     assert "note:" in proc.stderr and "Traceback" not in proc.stderr

@@ -105,5 +105,5 @@ def test_cnn2d_rejects_more_image_bins_than_features():
     from ser_model.neural import MEMBER_SETTINGS, build_model
 
     settings = replace(MEMBER_SETTINGS["cnn2d"], image_bins=90)
-    with pytest.raises(ParameterError, match="image_bins must be in 1..89"):
+    with pytest.raises(ParameterError, match=r"image_bins must be in 1\.\.89"):
         build_model((32, 89), 7, settings)

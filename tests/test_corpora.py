@@ -281,7 +281,9 @@ def test_scan_shared_corpora(datasets: Path) -> None:
     assert {c.corpus for c in tess.clips} == {"tess"}
     assert len({c.speaker for c in ravdess.clips}) == 20
     assert {c.speaker for c in tess.clips} == {"tess:OAF", "tess:YAF"}
-    assert sum(c.original_label == "calm" for c in ravdess.clips) == 160  # 20 actors x 2 intensities x 2 statements x 2 repetitions
+    assert (
+        sum(c.original_label == "calm" for c in ravdess.clips) == 160
+    )  # 20 actors x 2 intensities x 2 statements x 2 repetitions
     assert sum(c.label == "neutral" for c in ravdess.clips) == 80 + 160  # neutral has no strong intensity
     typo = [c for c in tess.clips if c.path.stem == "OA_bite_neutral"]
     assert len(typo) == 1 and typo[0].speaker == "tess:OAF"

@@ -5,7 +5,6 @@ mid-speech, SIGKILL."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import signal
@@ -16,8 +15,17 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.hostile_audio import (ASSISTANT, Watched, assert_no_traceback, child_env, corpus_clips,
-                                 read_jsonl, run_cli, session_logs, tiny_bundle, wait_for)  # noqa: F401
+from tests.hostile_audio import (
+    ASSISTANT,
+    Watched,
+    assert_no_traceback,
+    child_env,
+    corpus_clips,
+    read_jsonl,
+    run_cli,
+    session_logs,
+    wait_for,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -138,11 +146,12 @@ def test_tts_unavailable_prints_replies_and_goes_on(tmp_path: Path, datasets, ti
 def test_tts_failing_mid_session_prints_reply_and_goes_on(pulse, tmp_path: Path, datasets, tiny_bundle,
                                                           monkeypatch) -> None:
     """The real espeak-ng speaker, whose synthesis breaks on the second reply (in-process)."""
+    import io
+
     from assistant import tts
-    from assistant.cli import config_from_args, build_parser
+    from assistant.cli import build_parser, config_from_args
     from assistant.loop import run
     from assistant.ui import PlainUI
-    import io
 
     real = tts.EspeakSynth.synthesize
     calls = {"n": 0}

@@ -28,7 +28,9 @@ def _speechlike(seconds: float = 2.0, seed: int = 0) -> np.ndarray:
     t = np.arange(int(seconds * SR)) / SR
     f0 = 150 + 30 * np.sin(2 * np.pi * 2 * t)
     y = sum(np.sin(2 * np.pi * k * np.cumsum(f0) / SR) / k for k in range(1, 8))
-    return (0.3 * y * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2) + 0.01 * rng.standard_normal(t.size)).astype(np.float32)
+    return (0.3 * y * (0.5 + 0.5 * np.sin(2 * np.pi * 3 * t) ** 2) + 0.01 * rng.standard_normal(t.size)).astype(
+        np.float32
+    )
 
 
 def test_frame_shape_dtype_and_frame_count():

@@ -27,10 +27,20 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.hostile_audio import (ASSISTANT, SER_MODEL, assert_no_traceback, child_env,
-                                 make_long_file, make_nospeech_files, make_readable_variants,
-                                 make_unreadable_files, read_jsonl, run_cli, run_measuring_peak_rss,
-                                 session_logs, speechlike, tiny_bundle)  # noqa: F401 (fixture)
+from tests.hostile_audio import (
+    ASSISTANT,
+    SER_MODEL,
+    assert_no_traceback,
+    make_long_file,
+    make_nospeech_files,
+    make_readable_variants,
+    make_unreadable_files,
+    read_jsonl,
+    run_cli,
+    run_measuring_peak_rss,
+    session_logs,
+    speechlike,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -258,7 +268,7 @@ def assistant_long(tmp_path_factory: pytest.TempPathFactory, long_file: Path, sh
 
 
 def test_assistant_long_file_bounded_memory(assistant_long) -> None:
-    done, rss, records = assistant_long["long"]
+    done, rss, _records = assistant_long["long"]
     assert_no_traceback(done.stdout + done.stderr)
     assert done.returncode == 0, done.stderr
     _, short_rss, _ = assistant_long["short"]
@@ -266,7 +276,7 @@ def test_assistant_long_file_bounded_memory(assistant_long) -> None:
 
 
 def test_assistant_long_file_emotion_per_window(assistant_long) -> None:
-    done, rss, records = assistant_long["long"]
+    _done, _rss, records = assistant_long["long"]
     emotions = []
     for r in records:
         if r["type"] != "turn":

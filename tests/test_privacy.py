@@ -14,8 +14,17 @@ from pathlib import Path
 
 import pytest
 
-from tests.hostile_audio import (ASSISTANT, REPO_ROOT, SER_MODEL, assert_no_traceback, child_env,
-                                 corpus_clips, read_jsonl, run_cli, session_logs, tiny_bundle)  # noqa: F401
+from tests.hostile_audio import (
+    ASSISTANT,
+    REPO_ROOT,
+    SER_MODEL,
+    assert_no_traceback,
+    child_env,
+    corpus_clips,
+    read_jsonl,
+    run_cli,
+    session_logs,
+)
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

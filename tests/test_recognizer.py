@@ -188,7 +188,9 @@ def test_ten_minute_file_streams_in_bounded_memory(rec: EmotionRecognizer, tmp_p
     assert (n_short, n_long) == (6, 120) and last_end == pytest.approx(600.0)
     whole_file = 600 * rate * 4  # the 10-minute file as float32: 38 MB
     assert peak_long < whole_file / 4, f"peak traced memory {peak_long / 1e6:.1f} MB"
-    assert peak_long < peak_short + 2_000_000, f"{peak_long / 1e6:.1f} MB for 10 min vs {peak_short / 1e6:.1f} MB for 30 s"
+    assert peak_long < peak_short + 2_000_000, (
+        f"{peak_long / 1e6:.1f} MB for 10 min vs {peak_short / 1e6:.1f} MB for 30 s"
+    )
 
 
 def test_predict_file(rec: EmotionRecognizer, tmp_path: Path) -> None:

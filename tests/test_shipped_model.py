@@ -99,8 +99,8 @@ def _fixed_sample(datasets: Path, speakers: set[str] | None) -> list:
 
 
 def test_scores_clearly_above_chance(shipped: Path, recognizer, datasets: Path) -> None:
-    from ser_model.evaluate import classification_metrics
     from ser_model.errors import NoSpeechError
+    from ser_model.evaluate import classification_metrics
 
     clips = [c for c in _fixed_sample(datasets, _validation_speakers(shipped)) if c.label in recognizer.labels]
     assert len(clips) >= 100, f"only {len(clips)} clips in the fixed sample"

@@ -8,7 +8,6 @@ between the samples, and neither threads nor open file descriptors grow. The ful
 from __future__ import annotations
 
 import importlib.util
-from pathlib import Path
 
 import pytest
 
