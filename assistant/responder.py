@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.safety import is_at_risk
 from assistant.types import Reply, TtsStyle
 
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -54,6 +55,7 @@ STYLE_BY_STRATEGY = {
     "mixed_feelings": TtsStyle(rate=150, volume=0.8, pitch=46),
     "uncertain": TtsStyle(rate=165, volume=0.85, pitch=50),
     "safety": TtsStyle(rate=140, volume=0.78, pitch=44),
+    "safety_followup": TtsStyle(rate=145, volume=0.8, pitch=46),
     "farewell": TtsStyle(rate=165, volume=0.85, pitch=52),
 }
 
@@ -177,6 +179,30 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "I'm worried about your safety. If you might hurt yourself, please call your local emergency "
         "number or a crisis line now.",
     ),
+    # After a risk was heard, the rest of the session keeps pointing to help, gently.
+    "safety_followup": (
+        "I'm still thinking about what you told me earlier. Have you been able to reach a crisis line "
+        "or someone you trust?",
+        "I'm here with you. Whatever else is going on, please keep your local emergency number or a "
+        "crisis line close, and call if things get worse.",
+        "Thank you for staying with me. Is there someone nearby who could be with you right now?",
+        "That matters too. And I still care about how safe you are: a crisis line can talk with you "
+        "any time, day or night.",
+        "I'm listening. If the thoughts you mentioned come back, please call a crisis line or your "
+        "local emergency number straight away.",
+        "We can keep talking. Please don't stay alone with what you told me: a crisis line or someone "
+        "close to you can help tonight.",
+    ),
+    "safety_farewell": (
+        "Goodbye for now. Please reach out to a crisis line or someone you trust tonight; you matter.",
+        "Take care of yourself. If things feel unsafe, call your local emergency number or a crisis "
+        "line right away.",
+        "Bye for now. You don't have to carry this alone: a crisis line is there any time.",
+        "Goodbye. Please stay with someone you trust tonight, and call for help if you need it.",
+        "Thank you for talking with me. Please contact a crisis line or emergency services if you feel "
+        "unsafe.",
+        "Take good care. If the thoughts come back, call your local emergency number or a crisis line.",
+    ),
     "farewell": (
         "Goodbye. Take good care of yourself.",
         "Bye for now. It was nice talking with you.",
@@ -209,14 +235,6 @@ CHANGE_NOTES = {
     ("calm", "positive"): ("You sound more cheerful now.", "There's more energy in your voice now."),
     ("positive", "calm"): ("You sound a bit more settled now.", "You sound calmer now."),
 }
-
-SAFETY_PATTERNS = re.compile(
-    r"\b(suicid\w*|kill(ing)? my ?self|end(ing)? (my|it all|my own) li(fe|ves)|end it all|"
-    r"take my (own )?life|want(ed)? to die|wanna die|better off dead|"
-    r"hurt(ing)? my ?self|harm(ing)? my ?self|self[- ]?harm\w*|cut(ting)? my ?self|"
-    r"(don'?t|do not) want to (live|be alive|be here)|no reason to live|overdose)\b",
-    re.IGNORECASE,
-)
 
 GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
 FAREWELL = re.compile(r"\b(good ?bye|bye|see you( later)?|farewell|good night)\b", re.I)
@@ -392,8 +410,8 @@ def is_farewell(text: str) -> bool:
 
 
 def is_safety_concern(text: str) -> bool:
-    """True when the words mention suicide or self-harm."""
-    return bool(SAFETY_PATTERNS.search(text))
+    """True when the words carry a risk of suicide or self-harm (see :mod:`assistant.safety`)."""
+    return is_at_risk(text)
 
 
 def text_sentiment(text: str) -> float:
@@ -446,6 +464,8 @@ class Responder:
     def __init__(self, *, min_confidence: float = 0.45) -> None:
         self.min_confidence = min_confidence
         self.history: list[HistoryItem] = []
+        self.concern_raised = False
+        """Set once a turn carried a risk; from then on every reply keeps pointing to help."""
 
     def reply(self, text: str, label: str | None, confidence: float | None) -> Reply:
         """Choose the reply to ``text`` said with emotion ``label`` (None: unknown)."""
@@ -456,10 +476,14 @@ class Responder:
         turn_index = len(self.history)
 
         if is_safety_concern(text):
+            self.concern_raised = True
             strategy, pool = "safety", "safety"
             parts = [self._pick(pool, turn_index)]
         elif "farewell" in intents:
-            strategy, pool = "farewell", "farewell"
+            strategy, pool = "farewell", "safety_farewell" if self.concern_raised else "farewell"
+            parts = [self._pick(pool, turn_index)]
+        elif self.concern_raised:
+            strategy = pool = "safety_followup"
             parts = [self._pick(pool, turn_index)]
         else:
             if not uncertain and label in POSITIVE_EMOTIONS and sentiment < 0:
