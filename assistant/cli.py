@@ -25,7 +25,11 @@ subcommands:
   assistant history [SESSION] [--csv FILE] [--plot FILE.png] [--log-dir DIR]
 
 exit status: 0 ok, 1 set-up error, 2 some --input files could not be read,
-3 no input device (use --input FILE... or --text)."""
+3 no input device (use --input FILE... or --text).
+
+safety: words about suicide or self-harm get a short reply pointing to local emergency
+services or a crisis line, and later replies keep pointing to help. This is a set of
+patterns over the words, not a crisis service: in danger, call your local emergency number."""
 
 
 def build_parser() -> argparse.ArgumentParser:
