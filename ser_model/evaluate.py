@@ -138,6 +138,11 @@ def evaluate_dir(
     model_labels = set(recognizer.labels)
     missing = Counter(c.label for c in found.clips if c.label not in model_labels)
     clips = [c for c in found.clips if c.label in model_labels]
+    if not clips:
+        raise ParameterError(
+            f"{root}: no clip to score: {len(found.clips)} labelled, {len(found.unparsed)} with names no corpus "
+            f"parser knows, {sum(missing.values())} with labels the model lacks (names must follow RAVDESS, "
+            "TESS, CREMA-D or SAVEE)")
     skipped = Counter(unparsed=len(found.unparsed), label_not_in_model=sum(missing.values()))
     skipped.update(unreadable=0, no_speech=0)
     y_true: list[str] = []
@@ -156,6 +161,9 @@ def evaluate_dir(
             y_pred.append(result.label)
         if progress is not None:
             progress(done, len(clips))
+    if not y_true:
+        raise ParameterError(f"{root}: none of the {len(clips)} clips could be scored "
+                             f"({skipped['unreadable']} unreadable, {skipped['no_speech']} without speech)")
     metrics = classification_metrics(y_true, y_pred, recognizer.labels)
     return EvaluationReport(
         model_version=recognizer.model_version,

@@ -221,3 +221,22 @@ def test_predict_long_file_is_analysed_per_window(bundle: Path, clips: list[Path
     assert windows[-1]["end_s"] == pytest.approx(duration, abs=0.01)
     assert next(r for r in rows if r["file"] == str(clips[0])).keys() == {"file", "label", "confidence", "probs"}
     assert "note:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("kind", ["empty", "unparsable"])
+def test_evaluate_with_no_scorable_clip_is_an_error_not_zeros(tmp_path, datasets, kind):
+    """No clip means an error, never ``n=0 accuracy=0.000``."""
+    import shutil
+
+    folder = tmp_path / kind
+    folder.mkdir()
+    if kind == "unparsable":
+        src = sorted((datasets / "ravdess").rglob("*.flac"))[0]
+        shutil.copy(src, folder / "my_recording.flac")
+    for extra in ([], ["--json"]):
+        proc = subprocess.run([str(SCRIPT), "evaluate", str(folder), *extra], capture_output=True, text=True,
+                              timeout=120, check=False)
+        assert proc.returncode != 0, proc.stdout
+        assert "accuracy" not in proc.stdout and "n=0" not in proc.stdout
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("ser-model") and "no clip to score" in lines[0], proc.stderr

@@ -248,3 +248,18 @@ def test_xla_compiled_model_gives_the_same_probs(rec: EmotionRecognizer, bundle:
     y = voiced(3.0, 16000, seed=5)
     a, b = rec.predict(y, 16000).probs, xla.predict(y, 16000).probs
     assert max(abs(a[k] - b[k]) for k in LABELS) < 1e-4
+
+
+def test_predict_accepts_stereo_as_soundfile_reads_it(datasets):
+    """The README's ``rec.predict(*sf.read(path))`` works on a stereo file: downmixed like the loader."""
+    clip = sorted((datasets / "ravdess").rglob("*.flac"))[5]
+    mono, rate = sf.read(str(clip), dtype="float32")
+    rec = EmotionRecognizer.load()
+    want = rec.predict(mono, rate)
+    stereo = np.stack([mono, mono], axis=1)
+    got = rec.predict(stereo, rate)
+    assert got.label == want.label and got.confidence == pytest.approx(want.confidence, abs=1e-4)
+    pcm = (stereo * 32767).astype(np.int16)
+    assert rec.predict(pcm, rate).label == want.label
+    with pytest.raises(ParameterError):
+        rec.predict(np.zeros((2, 2, 2), np.float32), rate)
