@@ -168,3 +168,13 @@ def test_no_diagnoses():
     for options in PHRASES.values():
         for text in options:
             assert not any(w in text.lower() for w in words), text
+
+
+@pytest.mark.parametrize("text", ["quit", "exit", "Stop.", "that's all", "that's all for today", "I'm done"])
+def test_end_words_alone_end_the_session(text):
+    assert Responder().reply(text, "neutral", 0.9).strategy == "farewell"
+
+
+@pytest.mark.parametrize("text", ["I can't stop thinking about work", "the exit was closed", "I'm done with my essay"])
+def test_end_words_inside_a_sentence_do_not(text):
+    assert Responder().reply(text, "neutral", 0.9).strategy != "farewell"
