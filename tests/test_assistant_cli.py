@@ -193,3 +193,23 @@ def test_default_engine_transcribes_replayed_clips(tmp_path, datasets):
     assert all(t["stt"]["engine"] == "whisper" and "error" not in t["stt"] for t in turns)
     score = wer([(reference(Path(t["file"])), t["transcript"]) for t in turns])
     assert score <= 0.10, [(t["file"], t["transcript"]) for t in turns]
+
+
+def test_whisper_says_nothing_for_silence_and_noise_and_catches_loops():
+    import numpy as np
+
+    from assistant.stt import WhisperTranscriber, _loops
+    from assistant.types import Utterance
+
+    w = WhisperTranscriber(None, background=False)
+    rng = np.random.default_rng(0)
+    for samples in (np.zeros(32000, np.float32), rng.normal(0, 0.02, 32000).astype(np.float32),
+                    np.zeros(800, np.float32)):
+        assert w.transcribe(Utterance(samples=samples)).text == ""
+    assert _loops("Dogs are sitting by the door. Dogs are sitting by")
+    assert _loops("Say the word bar. Say the word bar. Say the word bar.")
+    assert not _loops("Kids are talking by the door.") and not _loops("no no no")
+    # the shared model: one object for every caller in the process
+    from ser_model.whisper_model import shared_whisper
+
+    assert shared_whisper() is shared_whisper() is w._model
