@@ -51,14 +51,9 @@ def test_keras_backend_bad_file_is_our_one_line_only(tiny_bundle: Path, datasets
 @pytest.mark.slow
 @pytest.mark.timeout(300)
 def test_train_writes_no_foreign_lines_to_stderr(tmp_path: Path, datasets: Path) -> None:
-    text = (REPO / "configs" / "ser-crnn.toml").read_text(encoding="utf-8")
-    text = re.sub(r"ravdess_actors = \[.*\]", "ravdess_actors = [1, 2]", text)
-    text = re.sub(r"augment_copies = \d+", "augment_copies = 0", text)
-    text = re.sub(r'name = "ser-crnn"', 'name = "quiet"', text)
-    text = re.sub(r"channels = \[.*\]", "channels = [8]", text)
-    text = re.sub(r"ensemble_with = \[.*\]", "ensemble_with = []", text)
-    cfg = tmp_path / "quiet.toml"
-    cfg.write_text(text, encoding="utf-8")
+    from tests.test_train import _small_config
+
+    cfg = _small_config(tmp_path, name="quiet", actors="1, 2", augment_copies=0, channels="8", ensemble=False)
     done = run_cli([SER_MODEL, "train", "--config", str(cfg), "--out", str(tmp_path / "out"), "--data", str(datasets),
                     "--epochs", "1", "--limit-per-speaker", "3", "--cache", str(tmp_path / "cache"),
                     "--run-dir", str(tmp_path / "run"), "--no-progress"], env=_bare_env(), timeout=280)

@@ -18,13 +18,17 @@ from ser_model.labels import LABELS
 REPO = Path(__file__).resolve().parents[1]
 
 
-def _small_config(tmp_path: Path) -> Path:
+def _small_config(tmp_path: Path, *, name: str = "smoke", actors: str = "1, 2, 3, 4", augment_copies: int = 1,
+                  channels: str = "16, 16", ensemble: bool = True) -> Path:
+    """The shipped recipe shrunk to a smoke test: few actors and channels, written to ``tmp_path``."""
     text = (REPO / "configs" / "ser-crnn.toml").read_text(encoding="utf-8")
-    text = re.sub(r"ravdess_actors = \[.*\]", "ravdess_actors = [1, 2, 3, 4]", text)
-    text = re.sub(r"augment_copies = \d+", "augment_copies = 1", text)
-    text = re.sub(r'name = "ser-crnn"', 'name = "smoke"', text)
-    text = re.sub(r"channels = \[.*\]", "channels = [16, 16]", text)
-    path = tmp_path / "smoke.toml"
+    text = re.sub(r"ravdess_actors = \[.*\]", f"ravdess_actors = [{actors}]", text)
+    text = re.sub(r"augment_copies = \d+", f"augment_copies = {augment_copies}", text)
+    text = re.sub(r'name = "ser-crnn"', f'name = "{name}"', text)
+    text = re.sub(r"channels = \[.*\]", f"channels = [{channels}]", text)
+    if not ensemble:
+        text = re.sub(r"ensemble_with = \[.*\]", "ensemble_with = []", text)
+    path = tmp_path / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path
 
