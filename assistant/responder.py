@@ -23,6 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
+from assistant.safety import is_risk
 from assistant.types import Reply, TtsStyle
 
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -54,6 +55,7 @@ STYLE_BY_STRATEGY = {
     "mixed_feelings": TtsStyle(rate=150, volume=0.8, pitch=46),
     "uncertain": TtsStyle(rate=165, volume=0.85, pitch=50),
     "safety": TtsStyle(rate=140, volume=0.78, pitch=44),
+    "safety_followup": TtsStyle(rate=140, volume=0.78, pitch=44),
     "farewell": TtsStyle(rate=165, volume=0.85, pitch=52),
 }
 
@@ -176,6 +178,18 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "helpline or emergency services, or ask someone nearby to stay with you.",
         "I'm worried about your safety. If you might hurt yourself, please call your local emergency "
         "number or a crisis line now.",
+    ),
+    "safety_followup": (
+        "I'm still here with you. Have you been able to reach a crisis line or someone you trust?",
+        "I keep thinking about what you told me earlier. Please do contact a crisis line or "
+        "local emergency services; they can help in a way I can't.",
+        "Thank you for staying with me. Is there someone near you who could keep you company now?",
+        "I'm listening. Whatever else is going on, your safety comes first; a crisis line can talk "
+        "with you any time.",
+        "I'm glad you're still talking to me. Would you be willing to call a crisis line or your "
+        "local emergency number now?",
+        "That matters too. And I'm still thinking of what you said before; please reach out to a "
+        "crisis line or someone you trust today.",
     ),
     "farewell": (
         "Goodbye. Take good care of yourself.",
@@ -392,8 +406,8 @@ def is_farewell(text: str) -> bool:
 
 
 def is_safety_concern(text: str) -> bool:
-    """True when the words mention suicide or self-harm."""
-    return bool(SAFETY_PATTERNS.search(text))
+    """True when the words may signal a risk of suicide or self-harm (see assistant.safety)."""
+    return is_risk(text)
 
 
 def text_sentiment(text: str) -> float:
@@ -446,6 +460,8 @@ class Responder:
     def __init__(self, *, min_confidence: float = 0.45) -> None:
         self.min_confidence = min_confidence
         self.history: list[HistoryItem] = []
+        self.concern = False
+        """Set once words signalled a risk; later turns keep pointing gently to help."""
 
     def reply(self, text: str, label: str | None, confidence: float | None) -> Reply:
         """Choose the reply to ``text`` said with emotion ``label`` (None: unknown)."""
@@ -456,7 +472,14 @@ class Responder:
         turn_index = len(self.history)
 
         if is_safety_concern(text):
+            self.concern = True
             strategy, pool = "safety", "safety"
+            parts = [self._pick(pool, turn_index)]
+        elif self.concern and "farewell" in intents:
+            strategy, pool = "safety", "safety"
+            parts = ["Before you go:", self._pick(pool, turn_index)]
+        elif self.concern:
+            strategy, pool = "safety_followup", "safety_followup"
             parts = [self._pick(pool, turn_index)]
         elif "farewell" in intents:
             strategy, pool = "farewell", "farewell"
