@@ -20,6 +20,9 @@ from collections.abc import Sequence
 from assistant import __version__
 
 EPILOG = """\
+safety: words about suicide or self-harm get a reply pointing to emergency services or a
+  crisis line; it is a pattern matcher, not a crisis service (see README).
+
 subcommands:
   assistant devices                      list audio input and output devices
   assistant history [SESSION] [--csv FILE] [--plot FILE.png] [--log-dir DIR]
