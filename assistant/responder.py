@@ -469,6 +469,20 @@ class Responder:
         uncertain = label is None or confidence is None or confidence < self.min_confidence
         intents = detect_intents(text)
         sentiment = text_sentiment(text)
+        words_info = None
+        if text.strip():
+            from assistant.words import words_emotion  # VADER loads lazily, once
+
+            words = words_emotion(text)
+            if words.why in ("sarcasm", "feeling"):  # stated or sarcastic: not the literal words
+                sentiment = words.valence if words.label not in NEGATIVE_EMOTIONS else min(
+                    words.valence, -0.3)
+            if uncertain and words.confidence >= self.min_confidence:
+                # no voice emotion (typed text) or an unsure one: the words carry the feeling
+                label, confidence, uncertain = words.label, words.confidence, False
+                words_info = {"source": "words", "label": words.label,
+                              "confidence": round(words.confidence, 3),
+                              "valence": round(words.valence, 3), "why": words.why}
         turn_index = len(self.history)
 
         if is_safety_concern(text):
@@ -495,6 +509,9 @@ class Responder:
                         else "uncertain_positive" if sentiment > 0 else "uncertain")
             else:
                 strategy = pool = STRATEGY_BY_EMOTION.get(label or "neutral", "engage_neutral")
+                if words_info is not None:  # typed words: phrasings that do not speak of a voice
+                    pool = {"sad": "uncertain_negative", "happy": "uncertain_positive",
+                            "fearful": "reassure_fear"}.get(label or "", pool)
             parts = []
             change = None if uncertain else self._change_note(label, turn_index)
             if change:
@@ -514,7 +531,7 @@ class Responder:
         reply_text = " ".join(p for p in parts if p)
         style = STYLE_BY_STRATEGY.get(strategy, TtsStyle())
         self.history.append(HistoryItem(label=label, uncertain=uncertain, reply=reply_text))
-        return Reply(text=reply_text, strategy=strategy, tts_style=style)
+        return Reply(text=reply_text, strategy=strategy, tts_style=style, words_emotion=words_info)
 
     # -- helpers -----------------------------------------------------------------------
     def _recent_replies(self) -> set[str]:

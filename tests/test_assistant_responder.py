@@ -116,7 +116,8 @@ def test_uncertain_emotion_does_not_presume():
 
 def test_no_emotion_follows_the_words():
     reply = Responder().reply("my dog died yesterday", None, None)
-    assert reply.strategy == "uncertain"
+    assert reply.strategy == "validate_sadness"  # the words carry the feeling
+    assert reply.words_emotion["source"] == "words"
     assert any(w in reply.text.lower() for w in ("sorry", "difficult", "hard", "a lot", "not", "hear"))
 
 
@@ -168,3 +169,16 @@ def test_no_diagnoses():
     for options in PHRASES.values():
         for text in options:
             assert not any(w in text.lower() for w in words), text
+
+
+@pytest.mark.parametrize("text,strategy", [
+    ("oh great, another Monday", "deescalate_anger"),
+    ("yeah I just love sitting in traffic for two hours", "deescalate_anger"),
+    ("I feel so humiliated", "validate_sadness"),
+    ("I got promoted but I feel nothing", "validate_sadness"),
+    ("I passed my driving test, I'm so happy", "share_joy"),
+])
+def test_typed_words_carry_the_feeling(text, strategy):
+    reply = Responder().reply(text, None, None)
+    assert reply.strategy == strategy
+    assert "good" not in reply.text.lower() or strategy == "share_joy"
