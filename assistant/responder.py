@@ -56,6 +56,7 @@ STYLE_BY_STRATEGY = {
     "uncertain": TtsStyle(rate=165, volume=0.85, pitch=50),
     "safety": TtsStyle(rate=140, volume=0.78, pitch=44),
     "safety_followup": TtsStyle(rate=140, volume=0.78, pitch=44),
+    "small_talk": TtsStyle(rate=170, volume=0.88, pitch=52),
     "farewell": TtsStyle(rate=165, volume=0.85, pitch=52),
 }
 
@@ -431,15 +432,39 @@ SWAP = {"i": "you", "i'm": "you're", "im": "you're", "am": "are", "my": "your", 
         "was": "were"}
 
 
+_DANGLING = frozenset({"which", "that", "the", "a", "an", "to", "of", "at", "in", "on", "with", "for",
+                       "and", "or", "my", "your", "is", "was", "who", "when", "if", "really", "just"})
+
+# Requests the assistant can answer honestly, by topic: general, non-expert suggestions.
+TOPIC_ANSWERS = (
+    (re.compile(r"\b(sleep|insomnia|can'?t sleep|tired at night)\b", re.I),
+     "I can't give medical advice, but for sleep many people find a regular bedtime, no screens "
+     "for the last hour and a dark, cool room help."),
+    (re.compile(r"\b(stress(ed)?|anxious|calm down|relax)\b", re.I),
+     "I can't give medical advice, but slow breathing, in for four and out for six, helps many "
+     "people settle a little."),
+    (re.compile(r"\b(motivat\w*|procrastinat\w*|focus)\b", re.I),
+     "One thing that often helps is picking a single small step and doing just that for ten minutes."),
+)
+HOW_ARE_YOU = re.compile(r"\bhow are (you|u)( doing| today)?\b|\bhow'?s it going\b", re.I)
+HOW_ARE_YOU_ANSWERS = (
+    "I'm a program, so I don't have good or bad days, but I'm here and glad to talk. How are you?",
+    "I'm doing fine, thanks for asking. How about you?",
+    "All good on my side, thank you. How are things with you?",
+)
+MENTION = re.compile(r"\bmy (job|work|boss|dog|cat|sister|brother|mum|mom|dad|father|mother|"
+                     r"partner|wife|husband|friend|son|daughter|exam|team|kids?)\b", re.I)
+
+
 def key_phrase(text: str) -> str | None:
     """A short phrase of the user's own words to reflect back, e.g. 'you lost your job'."""
     match = REFLECT.search(text)
     if not match:
         return None
     rest = re.split(r"[.,;!?]| and | but | because | so ", match.group(2).strip(), maxsplit=1)[0]
-    words = rest.split()[:6]
-    if not words:
-        return None
+    words = rest.split()
+    if not words or len(words) > 6 or words[-1].lower() in _DANGLING:
+        return None  # whole phrases or none: never a phrase cut mid-way
     lead = match.group(1).lower().split()
     return " ".join(SWAP.get(w.lower(), w.lower()) for w in lead + words)
 
@@ -461,6 +486,9 @@ class Responder:
         self.min_confidence = min_confidence
         self.history: list[HistoryItem] = []
         self.concern = False
+        self.mentions: list[str] = []
+        """Things the person mentioned (job, dog, sister), oldest first."""
+        self._asked_about: set[str] = set()
         """Set once words signalled a risk; later turns keep pointing gently to help."""
 
     def reply(self, text: str, label: str | None, confidence: float | None) -> Reply:
@@ -477,7 +505,9 @@ class Responder:
             if words.why in ("sarcasm", "feeling"):  # stated or sarcastic: not the literal words
                 sentiment = words.valence if words.label not in NEGATIVE_EMOTIONS else min(
                     words.valence, -0.3)
-            if uncertain and words.confidence >= self.min_confidence:
+            request = "question" in intents or "help" in intents
+            if (uncertain and words.confidence >= self.min_confidence
+                    and not (request and words.why == "valence")):  # "help me sleep better" is no joy
                 # no voice emotion (typed text) or an unsure one: the words carry the feeling
                 label, confidence, uncertain = words.label, words.confidence, False
                 words_info = {"source": "words", "label": words.label,
@@ -523,11 +553,29 @@ class Responder:
                     if intent == "question":
                         parts.append(QUESTION_NOTE)
                     break
-            phrase = key_phrase(text)
-            if phrase:
+            topic = next((ans for pat, ans in TOPIC_ANSWERS if pat.search(text)), None)
+            if HOW_ARE_YOU.search(text):
+                parts = [HOW_ARE_YOU_ANSWERS[turn_index % len(HOW_ARE_YOU_ANSWERS)]]
+                strategy = "small_talk"
+            elif topic and ("question" in intents or "help" in intents):
+                parts = [p for p in parts if p != QUESTION_NOTE] + [topic]
+            new_mentions = [m.lower() for m in MENTION.findall(text)]
+            phrase = None if strategy == "small_talk" else key_phrase(text)
+            if not phrase and not new_mentions and strategy != "small_talk":
+                earlier = next((m for m in reversed(self.mentions) if m not in self._asked_about), None)
+                if earlier and turn_index >= 2:
+                    self._asked_about.add(earlier)
+                    parts.append(f"Earlier you mentioned your {earlier}. How is that going?")
+            for m in new_mentions:
+                if m not in self.mentions:
+                    self.mentions.append(m)
+            if strategy == "small_talk":
+                pass
+            elif phrase:
                 verb = "mentioned" if phrase.startswith("your ") else "said"
                 parts.append(f"You {verb} {phrase}.")
-            parts.append(self._pick(pool, turn_index, prefix=" ".join(parts)))
+            if strategy != "small_talk":
+                parts.append(self._pick(pool, turn_index, prefix=" ".join(parts)))
         reply_text = " ".join(p for p in parts if p)
         style = STYLE_BY_STRATEGY.get(strategy, TtsStyle())
         self.history.append(HistoryItem(label=label, uncertain=uncertain, reply=reply_text))

@@ -182,3 +182,30 @@ def test_typed_words_carry_the_feeling(text, strategy):
     reply = Responder().reply(text, None, None)
     assert reply.strategy == strategy
     assert "good" not in reply.text.lower() or strategy == "share_joy"
+
+
+def test_requests_get_an_answer_on_their_topic():
+    r = Responder()
+    r.reply("I had a lovely lunch", None, None)
+    reply = r.reply("can you help me sleep better?", None, None)
+    assert "sleep" in reply.text.lower()
+    assert "went well" not in reply.text.lower() and "great" not in reply.text.lower()
+
+
+def test_how_are_you_gets_a_sensible_answer():
+    reply = Responder().reply("how are you?", None, None)
+    assert reply.strategy == "small_talk" and "how are you" in reply.text.lower()
+
+
+def test_reflection_is_whole_or_none():
+    assert key_phrase("I lost my wallet at my sister's house which was annoying today") is None
+    reply = Responder().reply("I lost my wallet at my sister's house which was annoying", None, None)
+    assert "which." not in reply.text
+
+
+def test_mentions_are_remembered_and_come_back():
+    r = Responder()
+    r.reply("my dog is getting old", None, None)
+    r.reply("hmm", None, None)
+    later = r.reply("nothing much really", None, None)
+    assert "your dog" in later.text.lower()
