@@ -38,6 +38,13 @@ SARCASM = re.compile(
     r"|\bthanks a lot\b|\bjust what i needed\b|\bcould (?:this|it|today) get any better\b", re.I)
 
 
+# News whose feeling VADER misses (no sentiment word in it).
+GOOD_NEWS = re.compile(r"\b(got the (job|place|flat|house)|got (promoted|engaged|married|in)|"
+                       r"passed (my|the)|we won|i won|had (a|the) baby|it'?s a (boy|girl))\b", re.I)
+BAD_NEWS = re.compile(r"\b(lost my|got fired|was fired|laid off|broke up|dumped me|"
+                      r"(died|passed away))\b", re.I)
+
+
 @dataclass(frozen=True)
 class WordsEmotion:
     label: str
@@ -82,6 +89,10 @@ def words_emotion(text: str) -> WordsEmotion:
             return WordsEmotion(label, 0.7, val, "feeling")
     if negated and any(_feeling(w) == "happy" for w in negated):
         return WordsEmotion("sad", 0.55, min(val, -0.2), "feeling")
+    if -0.4 < val < 0.4 and GOOD_NEWS.search(text) and not BAD_NEWS.search(text):
+        return WordsEmotion("happy", 0.6, max(val, 0.4), "news")
+    if -0.4 < val < 0.4 and BAD_NEWS.search(text):
+        return WordsEmotion("sad", 0.6, min(val, -0.4), "news")
     if val >= 0.4:
         return WordsEmotion("happy", 0.5 + val / 4, val, "valence")
     if val <= -0.4:
