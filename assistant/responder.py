@@ -505,7 +505,7 @@ class Responder:
             if words.why in ("sarcasm", "feeling"):  # stated or sarcastic: not the literal words
                 sentiment = words.valence if words.label not in NEGATIVE_EMOTIONS else min(
                     words.valence, -0.3)
-            request = "question" in intents or "help" in intents
+            request = bool({"question", "help", "thanks", "greeting"} & set(intents))
             if (uncertain and words.confidence >= self.min_confidence
                     and not (request and words.why == "valence")):  # "help me sleep better" is no joy
                 # no voice emotion (typed text) or an unsure one: the words carry the feeling
@@ -543,7 +543,8 @@ class Responder:
                     pool = {"sad": "uncertain_negative", "happy": "uncertain_positive",
                             "fearful": "reassure_fear"}.get(label or "", pool)
             parts = []
-            change = None if uncertain else self._change_note(label, turn_index)
+            # a change of *voice* is noticed only when there is a voice emotion
+            change = None if uncertain or words_info else self._change_note(label, turn_index)
             if change:
                 parts.append(change)
             for intent in ("greeting", "thanks", "help", "question"):
@@ -559,6 +560,8 @@ class Responder:
                 strategy = "small_talk"
             elif topic and ("question" in intents or "help" in intents):
                 parts = [p for p in parts if p != QUESTION_NOTE] + [topic]
+                if pool.startswith("uncertain"):
+                    pool = "uncertain"  # "help me sleep better" is a request, not good news
             new_mentions = [m.lower() for m in MENTION.findall(text)]
             phrase = None if strategy == "small_talk" else key_phrase(text)
             if not phrase and not new_mentions and strategy != "small_talk":
