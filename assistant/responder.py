@@ -563,7 +563,8 @@ class Responder:
                 if pool.startswith("uncertain"):
                     pool = "uncertain"  # "help me sleep better" is a request, not good news
             new_mentions = [m.lower() for m in MENTION.findall(text)]
-            phrase = None if strategy == "small_talk" else key_phrase(text)
+            sarcastic = words_info is not None and words_info["why"] == "sarcasm"
+            phrase = None if strategy == "small_talk" or sarcastic else key_phrase(text)
             if not phrase and not new_mentions and strategy != "small_talk":
                 earlier = next((m for m in reversed(self.mentions) if m not in self._asked_about), None)
                 if earlier and turn_index >= 2:
