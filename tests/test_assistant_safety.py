@@ -76,3 +76,12 @@ def test_figurative_speech_does_not_raise_concern():
     r = Responder()
     assert r.reply("this traffic is killing me", "angry", 0.9).strategy != "safety"
     assert r.reply("I'm dying to see the new movie", "happy", 0.9).strategy == "share_joy"
+
+
+def test_importing_the_responder_does_not_load_vader():
+    import subprocess
+    import sys
+
+    code = "import sys, assistant.responder; print('vaderSentiment' in sys.modules)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
