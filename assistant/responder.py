@@ -23,7 +23,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from assistant.safety import is_at_risk
+from assistant.safety import is_risk
 from assistant.types import Reply, TtsStyle
 
 EMOTIONS = ("neutral", "happy", "sad", "angry", "fearful", "disgust", "surprised")
@@ -55,7 +55,8 @@ STYLE_BY_STRATEGY = {
     "mixed_feelings": TtsStyle(rate=150, volume=0.8, pitch=46),
     "uncertain": TtsStyle(rate=165, volume=0.85, pitch=50),
     "safety": TtsStyle(rate=140, volume=0.78, pitch=44),
-    "safety_followup": TtsStyle(rate=145, volume=0.8, pitch=46),
+    "safety_followup": TtsStyle(rate=140, volume=0.78, pitch=44),
+    "small_talk": TtsStyle(rate=170, volume=0.88, pitch=52),
     "farewell": TtsStyle(rate=165, volume=0.85, pitch=52),
 }
 
@@ -179,29 +180,17 @@ PHRASES: dict[str, tuple[str, ...]] = {
         "I'm worried about your safety. If you might hurt yourself, please call your local emergency "
         "number or a crisis line now.",
     ),
-    # After a risk was heard, the rest of the session keeps pointing to help, gently.
     "safety_followup": (
-        "I'm still thinking about what you told me earlier. Have you been able to reach a crisis line "
-        "or someone you trust?",
-        "I'm here with you. Whatever else is going on, please keep your local emergency number or a "
-        "crisis line close, and call if things get worse.",
-        "Thank you for staying with me. Is there someone nearby who could be with you right now?",
-        "That matters too. And I still care about how safe you are: a crisis line can talk with you "
-        "any time, day or night.",
-        "I'm listening. If the thoughts you mentioned come back, please call a crisis line or your "
-        "local emergency number straight away.",
-        "We can keep talking. Please don't stay alone with what you told me: a crisis line or someone "
-        "close to you can help tonight.",
-    ),
-    "safety_farewell": (
-        "Goodbye for now. Please reach out to a crisis line or someone you trust tonight; you matter.",
-        "Take care of yourself. If things feel unsafe, call your local emergency number or a crisis "
-        "line right away.",
-        "Bye for now. You don't have to carry this alone: a crisis line is there any time.",
-        "Goodbye. Please stay with someone you trust tonight, and call for help if you need it.",
-        "Thank you for talking with me. Please contact a crisis line or emergency services if you feel "
-        "unsafe.",
-        "Take good care. If the thoughts come back, call your local emergency number or a crisis line.",
+        "I'm still here with you. Have you been able to reach a crisis line or someone you trust?",
+        "I keep thinking about what you told me earlier. Please do contact a crisis line or "
+        "local emergency services; they can help in a way I can't.",
+        "Thank you for staying with me. Is there someone near you who could keep you company now?",
+        "I'm listening. Whatever else is going on, your safety comes first; a crisis line can talk "
+        "with you any time.",
+        "I'm glad you're still talking to me. Would you be willing to call a crisis line or your "
+        "local emergency number now?",
+        "That matters too. And I'm still thinking of what you said before; please reach out to a "
+        "crisis line or someone you trust today.",
     ),
     "farewell": (
         "Goodbye. Take good care of yourself.",
@@ -235,6 +224,14 @@ CHANGE_NOTES = {
     ("calm", "positive"): ("You sound more cheerful now.", "There's more energy in your voice now."),
     ("positive", "calm"): ("You sound a bit more settled now.", "You sound calmer now."),
 }
+
+SAFETY_PATTERNS = re.compile(
+    r"\b(suicid\w*|kill(ing)? my ?self|end(ing)? (my|it all|my own) li(fe|ves)|end it all|"
+    r"take my (own )?life|want(ed)? to die|wanna die|better off dead|"
+    r"hurt(ing)? my ?self|harm(ing)? my ?self|self[- ]?harm\w*|cut(ting)? my ?self|"
+    r"(don'?t|do not) want to (live|be alive|be here)|no reason to live|overdose)\b",
+    re.IGNORECASE,
+)
 
 GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
 FAREWELL = re.compile(r"\b(good ?bye|bye|see you( later)?|farewell|good night)\b", re.I)
@@ -414,8 +411,8 @@ def is_farewell(text: str) -> bool:
 
 
 def is_safety_concern(text: str) -> bool:
-    """True when the words carry a risk of suicide or self-harm (see :mod:`assistant.safety`)."""
-    return is_at_risk(text)
+    """True when the words may signal a risk of suicide or self-harm (see assistant.safety)."""
+    return is_risk(text)
 
 
 def text_sentiment(text: str) -> float:
@@ -439,15 +436,39 @@ SWAP = {"i": "you", "i'm": "you're", "im": "you're", "am": "are", "my": "your", 
         "was": "were"}
 
 
+_DANGLING = frozenset({"which", "that", "the", "a", "an", "to", "of", "at", "in", "on", "with", "for",
+                       "and", "or", "my", "your", "is", "was", "who", "when", "if", "really", "just"})
+
+# Requests the assistant can answer honestly, by topic: general, non-expert suggestions.
+TOPIC_ANSWERS = (
+    (re.compile(r"\b(sleep|insomnia|can'?t sleep|tired at night)\b", re.I),
+     "I can't give medical advice, but for sleep many people find a regular bedtime, no screens "
+     "for the last hour and a dark, cool room help."),
+    (re.compile(r"\b(stress(ed)?|anxious|calm down|relax)\b", re.I),
+     "I can't give medical advice, but slow breathing, in for four and out for six, helps many "
+     "people settle a little."),
+    (re.compile(r"\b(motivat\w*|procrastinat\w*|focus)\b", re.I),
+     "One thing that often helps is picking a single small step and doing just that for ten minutes."),
+)
+HOW_ARE_YOU = re.compile(r"\bhow are (you|u)( doing| today)?\b|\bhow'?s it going\b", re.I)
+HOW_ARE_YOU_ANSWERS = (
+    "I'm a program, so I don't have good or bad days, but I'm here and glad to talk. How are you?",
+    "I'm doing fine, thanks for asking. How about you?",
+    "All good on my side, thank you. How are things with you?",
+)
+MENTION = re.compile(r"\bmy (job|work|boss|dog|cat|sister|brother|mum|mom|dad|father|mother|"
+                     r"partner|wife|husband|friend|son|daughter|exam|team|kids?)\b", re.I)
+
+
 def key_phrase(text: str) -> str | None:
     """A short phrase of the user's own words to reflect back, e.g. 'you lost your job'."""
     match = REFLECT.search(text)
     if not match:
         return None
     rest = re.split(r"[.,;!?]| and | but | because | so ", match.group(2).strip(), maxsplit=1)[0]
-    words = rest.split()[:6]
-    if not words:
-        return None
+    words = rest.split()
+    if not words or len(words) > 6 or words[-1].lower() in _DANGLING:
+        return None  # whole phrases or none: never a phrase cut mid-way
     lead = match.group(1).lower().split()
     return " ".join(SWAP.get(w.lower(), w.lower()) for w in lead + words)
 
@@ -468,8 +489,11 @@ class Responder:
     def __init__(self, *, min_confidence: float = 0.45) -> None:
         self.min_confidence = min_confidence
         self.history: list[HistoryItem] = []
-        self.concern_raised = False
-        """Set once a turn carried a risk; from then on every reply keeps pointing to help."""
+        self.concern = False
+        self.mentions: list[str] = []
+        """Things the person mentioned (job, dog, sister), oldest first."""
+        self._asked_about: set[str] = set()
+        """Set once words signalled a risk; later turns keep pointing gently to help."""
 
     def reply(self, text: str, label: str | None, confidence: float | None) -> Reply:
         """Choose the reply to ``text`` said with emotion ``label`` (None: unknown)."""
@@ -477,17 +501,37 @@ class Responder:
         uncertain = label is None or confidence is None or confidence < self.min_confidence
         intents = detect_intents(text)
         sentiment = text_sentiment(text)
+        words_info = None
+        if text.strip():
+            from assistant.words import words_emotion  # VADER loads lazily, once
+
+            words = words_emotion(text)
+            if words.why in ("sarcasm", "feeling"):  # stated or sarcastic: not the literal words
+                sentiment = words.valence if words.label not in NEGATIVE_EMOTIONS else min(
+                    words.valence, -0.3)
+            request = bool({"question", "help", "thanks", "greeting"} & set(intents))
+            if (uncertain and words.confidence >= self.min_confidence
+                    and not (request and words.why == "valence")):  # "help me sleep better" is no joy
+                # no voice emotion (typed text) or an unsure one: the words carry the feeling
+                label, confidence, uncertain = words.label, words.confidence, False
+                words_info = {"source": "words", "label": words.label,
+                              "confidence": round(words.confidence, 3),
+                              "valence": round(words.valence, 3), "why": words.why}
         turn_index = len(self.history)
 
         if is_safety_concern(text):
-            self.concern_raised = True
+            self.concern = True
             strategy, pool = "safety", "safety"
             parts = [self._pick(pool, turn_index)]
-        elif "farewell" in intents:
-            strategy, pool = "farewell", "safety_farewell" if self.concern_raised else "farewell"
+        elif self.concern and "farewell" in intents:
+            # still a goodbye (the session ends, as the person asked), with the crisis reply
+            strategy, pool = "farewell", "safety"
+            parts = ["Before you go:", self._pick(pool, turn_index)]
+        elif self.concern:
+            strategy, pool = "safety_followup", "safety_followup"
             parts = [self._pick(pool, turn_index)]
-        elif self.concern_raised:
-            strategy = pool = "safety_followup"
+        elif "farewell" in intents:
+            strategy, pool = "farewell", "farewell"
             parts = [self._pick(pool, turn_index)]
         else:
             if not uncertain and label in POSITIVE_EMOTIONS and sentiment < 0:
@@ -500,8 +544,12 @@ class Responder:
                         else "uncertain_positive" if sentiment > 0 else "uncertain")
             else:
                 strategy = pool = STRATEGY_BY_EMOTION.get(label or "neutral", "engage_neutral")
+                if words_info is not None:  # typed words: phrasings that do not speak of a voice
+                    pool = {"sad": "uncertain_negative", "happy": "uncertain_positive",
+                            "fearful": "reassure_fear"}.get(label or "", pool)
             parts = []
-            change = None if uncertain else self._change_note(label, turn_index)
+            # a change of *voice* is noticed only when there is a voice emotion
+            change = None if uncertain or words_info else self._change_note(label, turn_index)
             if change:
                 parts.append(change)
             for intent in ("greeting", "thanks", "help", "question"):
@@ -511,15 +559,36 @@ class Responder:
                     if intent == "question":
                         parts.append(QUESTION_NOTE)
                     break
-            phrase = key_phrase(text)
-            if phrase:
+            topic = next((ans for pat, ans in TOPIC_ANSWERS if pat.search(text)), None)
+            if HOW_ARE_YOU.search(text):
+                parts = [HOW_ARE_YOU_ANSWERS[turn_index % len(HOW_ARE_YOU_ANSWERS)]]
+                strategy = "small_talk"
+            elif topic and ("question" in intents or "help" in intents):
+                parts = [p for p in parts if p != QUESTION_NOTE] + [topic]
+                if pool.startswith("uncertain"):
+                    pool = "uncertain"  # "help me sleep better" is a request, not good news
+            new_mentions = [m.lower() for m in MENTION.findall(text)]
+            sarcastic = words_info is not None and words_info["why"] == "sarcasm"
+            phrase = None if strategy == "small_talk" or sarcastic else key_phrase(text)
+            if not phrase and not new_mentions and strategy != "small_talk":
+                earlier = next((m for m in reversed(self.mentions) if m not in self._asked_about), None)
+                if earlier and turn_index >= 2:
+                    self._asked_about.add(earlier)
+                    parts.append(f"Earlier you mentioned your {earlier}. How is that going?")
+            for m in new_mentions:
+                if m not in self.mentions:
+                    self.mentions.append(m)
+            if strategy == "small_talk":
+                pass
+            elif phrase:
                 verb = "mentioned" if phrase.startswith("your ") else "said"
                 parts.append(f"You {verb} {phrase}.")
-            parts.append(self._pick(pool, turn_index, prefix=" ".join(parts)))
+            if strategy != "small_talk":
+                parts.append(self._pick(pool, turn_index, prefix=" ".join(parts)))
         reply_text = " ".join(p for p in parts if p)
         style = STYLE_BY_STRATEGY.get(strategy, TtsStyle())
         self.history.append(HistoryItem(label=label, uncertain=uncertain, reply=reply_text))
-        return Reply(text=reply_text, strategy=strategy, tts_style=style)
+        return Reply(text=reply_text, strategy=strategy, tts_style=style, words_emotion=words_info)
 
     # -- helpers -----------------------------------------------------------------------
     def _recent_replies(self) -> set[str]:

@@ -76,6 +76,8 @@ def turn_record(turn: Turn, *, extra: Mapping[str, Any] | None = None) -> dict:
                           "pitch": turn.reply.tts_style.pitch}},
         "latency_ms": {k: round(float(v), 1) for k, v in turn.latency_ms.items()},
     }
+    if turn.reply.words_emotion is not None:
+        record["words_emotion"] = dict(turn.reply.words_emotion)
     if turn.emotion_note:
         record["emotion_note"] = turn.emotion_note
     if u.offset is not None:

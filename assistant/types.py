@@ -95,6 +95,9 @@ class Reply:
     """Name of the strategy that chose them (e.g. ``validate_sadness``, ``safety``)."""
     tts_style: TtsStyle = field(default_factory=TtsStyle)
     """How to say them."""
+    words_emotion: Mapping[str, object] | None = None
+    """The emotion the words alone carry (label, confidence, valence, why, ``source: "words"``),
+    when the reply used it because the voice gave none or an unsure one."""
 
 
 @dataclass(frozen=True)

@@ -116,7 +116,8 @@ def test_uncertain_emotion_does_not_presume():
 
 def test_no_emotion_follows_the_words():
     reply = Responder().reply("my dog died yesterday", None, None)
-    assert reply.strategy == "uncertain"
+    assert reply.strategy == "validate_sadness"  # the words carry the feeling
+    assert reply.words_emotion["source"] == "words"
     assert any(w in reply.text.lower() for w in ("sorry", "difficult", "hard", "a lot", "not", "hear"))
 
 
@@ -168,6 +169,46 @@ def test_no_diagnoses():
     for options in PHRASES.values():
         for text in options:
             assert not any(w in text.lower() for w in words), text
+
+
+@pytest.mark.parametrize("text,strategy", [
+    ("oh great, another Monday", "deescalate_anger"),
+    ("yeah I just love sitting in traffic for two hours", "deescalate_anger"),
+    ("I feel so humiliated", "validate_sadness"),
+    ("I got promoted but I feel nothing", "validate_sadness"),
+    ("I passed my driving test, I'm so happy", "share_joy"),
+])
+def test_typed_words_carry_the_feeling(text, strategy):
+    reply = Responder().reply(text, None, None)
+    assert reply.strategy == strategy
+    assert "good" not in reply.text.lower() or strategy == "share_joy"
+
+
+def test_requests_get_an_answer_on_their_topic():
+    r = Responder()
+    r.reply("I had a lovely lunch", None, None)
+    reply = r.reply("can you help me sleep better?", None, None)
+    assert "sleep" in reply.text.lower()
+    assert "went well" not in reply.text.lower() and "great" not in reply.text.lower()
+
+
+def test_how_are_you_gets_a_sensible_answer():
+    reply = Responder().reply("how are you?", None, None)
+    assert reply.strategy == "small_talk" and "how are you" in reply.text.lower()
+
+
+def test_reflection_is_whole_or_none():
+    assert key_phrase("I lost my wallet at my sister's house which was annoying today") is None
+    reply = Responder().reply("I lost my wallet at my sister's house which was annoying", None, None)
+    assert "which." not in reply.text
+
+
+def test_mentions_are_remembered_and_come_back():
+    r = Responder()
+    r.reply("my dog is getting old", None, None)
+    r.reply("hmm", None, None)
+    later = r.reply("nothing much really", None, None)
+    assert "your dog" in later.text.lower()
 
 
 @pytest.mark.parametrize("text", ["quit", "exit", "Stop.", "that's all", "that's all for today", "I'm done"])

@@ -14,10 +14,10 @@ from pathlib import Path
 import pytest
 
 from assistant.responder import Responder
-from assistant.safety import assess, normalise
+from assistant.safety_signs import assess, normalise
 
 ROOT = Path(__file__).resolve().parents[1]
-ROWS = [json.loads(line) for line in (ROOT / "assistant" / "data" / "safety_eval.jsonl").read_text().splitlines()]
+ROWS = [json.loads(line) for line in (ROOT / "tests" / "data" / "safety_eval_signs.jsonl").read_text().splitlines()]
 
 
 def test_the_evaluation_set_is_big_enough_and_split():
