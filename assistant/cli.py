@@ -117,8 +117,12 @@ def cmd_history(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="assistant history",
                                 description="List past sessions, or export one as CSV or a plot.")
     p.add_argument("session", nargs="?", help="session id (or a unique prefix, or a log file path)")
-    p.add_argument("--csv", metavar="FILE", help="write the session's turns as a CSV table")
-    p.add_argument("--plot", metavar="FILE.png", help="draw the session's emotion timeline")
+    from ser_model.outpaths import output_file, plot_file
+
+    p.add_argument("--csv", metavar="FILE", type=output_file(),
+                   help="write the session's turns as a CSV table")
+    p.add_argument("--plot", metavar="FILE.png", type=plot_file,
+                   help="draw the session's emotion timeline (.png, .pdf, .svg, ...)")
     p.add_argument("--log-dir", metavar="DIR", help="where session logs are")
     args = p.parse_args(argv)
     from assistant import history
