@@ -221,3 +221,19 @@ def test_predict_long_file_is_analysed_per_window(bundle: Path, clips: list[Path
     assert windows[-1]["end_s"] == pytest.approx(duration, abs=0.01)
     assert next(r for r in rows if r["file"] == str(clips[0])).keys() == {"file", "label", "confidence", "probs"}
     assert "note:" in proc.stderr and "Traceback" not in proc.stderr
+
+
+@pytest.mark.parametrize("names", [[], ["hello.wav", "notes.wav"]])
+def test_evaluate_without_labelled_clips_is_an_error_not_zeros(tmp_path, tiny_bundle, capsys, names):
+    import numpy as np
+    import soundfile as sf
+
+    from ser_model.cli import main
+
+    for name in names:
+        sf.write(str(tmp_path / name), np.zeros(1600, dtype="float32"), 16000)
+    code = main(["evaluate", str(tmp_path), "--model", str(tiny_bundle), "--json"])
+    out, err = capsys.readouterr()
+    assert code == 1
+    assert out.strip() == "", "no score for no clip"
+    assert err.startswith("ser-model: error:") and "no labelled clips" in err
