@@ -89,12 +89,21 @@ def backend_from_env() -> str:
 
 
 def _as_mono(samples: Any) -> np.ndarray:
-    """``samples`` as a 1-D numeric array (integer PCM and float are both fine; see audio.prepare)."""
+    """``samples`` as a 1-D numeric array (integer PCM and float are both fine; see audio.prepare).
+    A 2-D array is (n, channels), as ``soundfile.read`` returns it, and is downmixed like the
+    file loader does (the channels' mean; integer PCM keeps its type)."""
     y = np.asarray(samples)
-    if y.ndim != 1:
-        raise ParameterError(f"samples must be a 1-D (mono) array, got shape {y.shape}")
     if y.dtype.kind not in "iufb":
         raise ParameterError(f"samples must be numeric, got dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] >= 1:
+        if y.shape[1] == 1:
+            y = y[:, 0]
+        elif y.dtype.kind in "iu":
+            y = np.rint(y.mean(axis=1)).astype(y.dtype)
+        else:
+            y = y.mean(axis=1, dtype=np.float32)
+    if y.ndim != 1:
+        raise ParameterError(f"samples must be a 1-D (mono) or (n, channels) array, got shape {y.shape}")
     return y
 
 
