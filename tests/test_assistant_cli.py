@@ -123,3 +123,11 @@ def test_replay_input_files_with_real_model(tmp_path, datasets):
         assert t["reply"]["text"]
         assert t["latency_ms"]["ser"] > 0
     assert lines[-1]["type"] == "summary" and lines[-1]["failed_inputs"] == 1
+
+
+@pytest.mark.parametrize("word", ["quit", "Exit", "stop.", "that's all", "goodbye"])
+def test_end_words_end_a_typed_session(tmp_path, word):
+    res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input=f"hello\n{word}\nnot reached\n")
+    assert res.returncode == 0, res.stderr
+    turns = [line for line in read_log(tmp_path) if line["type"] == "turn"]
+    assert [t["transcript"] for t in turns] == ["hello", word]
