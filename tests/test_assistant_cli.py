@@ -131,3 +131,12 @@ def test_end_words_end_a_typed_session(tmp_path, word):
     assert res.returncode == 0, res.stderr
     turns = [line for line in read_log(tmp_path) if line["type"] == "turn"]
     assert [t["transcript"] for t in turns] == ["hello", word]
+
+
+def test_end_of_input_ctrl_d_ends_a_typed_session_cleanly(tmp_path):
+    res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input="hello\nI feel fine")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = read_log(tmp_path)
+    assert [t["transcript"] for t in lines if t["type"] == "turn"] == ["hello", "I feel fine"]
+    assert lines[-1]["type"] == "summary"
