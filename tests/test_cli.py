@@ -237,3 +237,11 @@ def test_evaluate_without_labelled_clips_is_an_error_not_zeros(tmp_path, tiny_bu
     assert code == 1
     assert out.strip() == "", "no score for no clip"
     assert err.startswith("ser-model: error:") and "no labelled clips" in err
+
+
+def test_hop_without_window_is_a_usage_error_2(tmp_path, capsys):
+    from ser_model.cli import main
+
+    code = main(["predict", str(tmp_path / "a.wav"), "--hop", "1"])
+    assert code == 2
+    assert capsys.readouterr().err.strip() == "ser-model: error: --hop needs --window"
