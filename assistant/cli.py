@@ -149,7 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_devices(argv[1:])
     if argv and argv[0] == "history":
         return cmd_history(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.text and args.input:
+        parser.error("--text and --input cannot be used together (type, or replay files)")
     from assistant.config import ConfigError
 
     try:

@@ -140,3 +140,10 @@ def test_end_of_input_ctrl_d_ends_a_typed_session_cleanly(tmp_path):
     lines = read_log(tmp_path)
     assert [t["transcript"] for t in lines if t["type"] == "turn"] == ["hello", "I feel fine"]
     assert lines[-1]["type"] == "summary"
+
+
+def test_text_and_input_together_is_a_usage_error_2(tmp_path):
+    res = run_cli("--text", "--input", str(tmp_path / "a.wav"), "--log-dir", str(tmp_path), input="")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("assistant: error: --text and --input")
+    assert not list(tmp_path.glob("session-*"))
