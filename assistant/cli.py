@@ -24,8 +24,8 @@ subcommands:
   assistant devices                      list audio input and output devices
   assistant history [SESSION] [--csv FILE] [--plot FILE.png] [--log-dir DIR]
 
-exit status: 0 ok, 1 set-up error, 2 some --input files could not be read,
-3 no input device (use --input FILE... or --text)."""
+exit status: 0 ok, 1 set-up error, 2 usage error or some --input files could not be read,
+3 no input device (use --input FILE... or --text), 130 interrupted (Ctrl-C), 143 SIGTERM."""
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -40,6 +40,8 @@ EXIT_OK = 0
 EXIT_SETUP = 1
 EXIT_INPUT_FAILED = 2
 EXIT_NO_INPUT_DEVICE = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as in ser-model
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 
 MIC_WAIT_S = 60.0
 """How long a session waits for a disconnected microphone before it ends (exit status 3)."""
@@ -326,10 +328,11 @@ class Session:
                     break
                 if getattr(self.source, "kind", None) == "text" and is_end_word(turn.transcript.text):
                     break  # (a "bye" inside a long recording does not end its replay)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             if sink is not None:
                 sink.cancel()
             ui.notice("interrupted - ending the session")
+            code = EXIT_TERMINATED if isinstance(err, Shutdown) else EXIT_INTERRUPTED
         finally:
             self._close(code)
         if self.failed_inputs and code == EXIT_OK:

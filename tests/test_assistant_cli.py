@@ -147,3 +147,8 @@ def test_text_and_input_together_is_a_usage_error_2(tmp_path):
     assert res.returncode == 2, res.stderr
     assert res.stderr.strip().splitlines()[-1].startswith("assistant: error: --text and --input")
     assert not list(tmp_path.glob("session-*"))
+
+
+def test_help_states_the_exit_convention():
+    res = run_cli("--help")
+    assert "130 interrupted" in res.stdout and "2 usage error" in res.stdout
