@@ -95,6 +95,9 @@ def _as_mono(samples: Any) -> np.ndarray:
     y = np.asarray(samples)
     if y.dtype.kind not in "iufb":
         raise ParameterError(f"samples must be numeric, got dtype {y.dtype}")
+    if y.ndim == 2 and y.shape[1] > y.shape[0]:
+        raise ParameterError(f"samples must be (n, channels), as soundfile.read gives them; got shape {y.shape} "
+                             "(transpose a (channels, n) array)")
     if y.ndim == 2 and y.shape[1] >= 1:
         if y.shape[1] == 1:
             y = y[:, 0]
