@@ -24,8 +24,8 @@ subcommands:
   assistant devices                      list audio input and output devices
   assistant history [SESSION] [--csv FILE] [--plot FILE.png] [--log-dir DIR]
 
-exit status: 0 ok, 1 set-up error, 2 some --input files could not be read,
-3 no input device (use --input FILE... or --text).
+exit status: 0 ok, 1 set-up error, 2 usage error or some --input files could not be read,
+3 no input device (use --input FILE... or --text), 130 interrupted (Ctrl-C), 143 SIGTERM.
 
 safety: words about suicide or self-harm get a short reply pointing to local emergency
 services or a crisis line, and later replies keep pointing to help. This is a set of
@@ -124,8 +124,12 @@ def cmd_history(argv: Sequence[str]) -> int:
     p = argparse.ArgumentParser(prog="assistant history",
                                 description="List past sessions, or export one as CSV or a plot.")
     p.add_argument("session", nargs="?", help="session id (or a unique prefix, or a log file path)")
-    p.add_argument("--csv", metavar="FILE", help="write the session's turns as a CSV table")
-    p.add_argument("--plot", metavar="FILE.png", help="draw the session's emotion timeline")
+    from ser_model.outpaths import output_file, plot_file
+
+    p.add_argument("--csv", metavar="FILE", type=output_file(),
+                   help="write the session's turns as a CSV table")
+    p.add_argument("--plot", metavar="FILE.png", type=plot_file,
+                   help="draw the session's emotion timeline (.png, .pdf, .svg, ...)")
     p.add_argument("--log-dir", metavar="DIR", help="where session logs are")
     args = p.parse_args(argv)
     from assistant import history
@@ -152,7 +156,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_devices(argv[1:])
     if argv and argv[0] == "history":
         return cmd_history(argv[1:])
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.text and args.input:
+        parser.error("--text and --input cannot be used together (type, or replay files)")
     from assistant.config import ConfigError
 
     try:

@@ -40,6 +40,8 @@ EXIT_OK = 0
 EXIT_SETUP = 1
 EXIT_INPUT_FAILED = 2
 EXIT_NO_INPUT_DEVICE = 3
+EXIT_INTERRUPTED = 130  # Ctrl-C (128 + SIGINT), as in ser-model
+EXIT_TERMINATED = 143  # SIGTERM (128 + SIGTERM)
 
 MIC_WAIT_S = 60.0
 """How long a session waits for a disconnected microphone before it ends (exit status 3)."""
@@ -53,6 +55,17 @@ NO_MIC_MESSAGE = ("no input device (microphone) was found; replay audio files wi
 
 class Shutdown(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: finish cleanly with a summary."""
+
+
+#: Typed lines that end a session, like "bye" does.
+END_WORDS = frozenset({"bye", "goodbye", "quit", "exit", "stop", "that's all", "thats all"})
+
+
+def is_end_word(text: str) -> bool:
+    """True when the whole typed line is one of END_WORDS (case and punctuation ignored)."""
+    import re
+
+    return re.sub(r"[^\w' ]+", "", text.lower().replace("\u2019", "'")).strip() in END_WORDS
 
 
 def install_signal_handlers() -> None:
@@ -312,11 +325,14 @@ class Session:
                 turn = self._turn(utt, sink)
                 sink = None
                 if turn.reply.strategy == "farewell" and not getattr(self.source, "mid_file", False):
+                    break
+                if getattr(self.source, "kind", None) == "text" and is_end_word(turn.transcript.text):
                     break  # (a "bye" inside a long recording does not end its replay)
-        except KeyboardInterrupt:
+        except KeyboardInterrupt as err:
             if sink is not None:
                 sink.cancel()
             ui.notice("interrupted - ending the session")
+            code = EXIT_TERMINATED if isinstance(err, Shutdown) else EXIT_INTERRUPTED
         finally:
             self._close(code)
         if self.failed_inputs and code == EXIT_OK:

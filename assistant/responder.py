@@ -235,10 +235,6 @@ SAFETY_PATTERNS = re.compile(
 
 GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
 FAREWELL = re.compile(r"\b(good ?bye|bye|see you( later)?|farewell|good night)\b", re.I)
-# Words that end a session only when they are the whole utterance ("stop" inside a sentence
-# is not a goodbye): quit, exit, stop, that's all, I'm done.
-END_WORDS = re.compile(
-    r"^\W*(quit|exit|stop|end|that'?s (all|it)( for (now|today))?|i'?m done( for (now|today))?)\W*$", re.I)
 THANKS = re.compile(r"\b(thanks|thank you|thank u|cheers|appreciate it)\b", re.I)
 HELP = re.compile(r"\b(help( me)?|can you|could you|would you|i need|please)\b", re.I)
 QUESTION_START = re.compile(
@@ -392,7 +388,7 @@ class HistoryItem:
 def detect_intents(text: str) -> tuple[str, ...]:
     """Intents in the user's words, most important first; ``("statement",)`` when none."""
     found = []
-    if FAREWELL.search(text) or END_WORDS.match(text):
+    if FAREWELL.search(text):
         found.append("farewell")
     if GREETING.search(text):
         found.append("greeting")
@@ -407,7 +403,7 @@ def detect_intents(text: str) -> tuple[str, ...]:
 
 def is_farewell(text: str) -> bool:
     """True for words that end the conversation ("bye", "goodbye")."""
-    return bool(FAREWELL.search(text) or END_WORDS.match(text))
+    return bool(FAREWELL.search(text))
 
 
 def is_safety_concern(text: str) -> bool:

@@ -80,6 +80,10 @@ class CliError(SerError):
     """A command-line problem reported as one line (exit status 1)."""
 
 
+class UsageError(CliError):
+    """Options that do not go together: one line, exit status 2 (like argparse's usage errors)."""
+
+
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
@@ -147,7 +151,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     from ser_model.recognizer import EmotionRecognizer, jit_from_env
 
     if args.hop is not None and args.window is None:
-        raise CliError("--hop needs --window")
+        raise UsageError("--hop needs --window")
     recognizer = EmotionRecognizer.load(args.model, jit=jit_from_env(default=False))
     failed = 0
     input_s = _model_input_seconds(recognizer)
@@ -387,6 +391,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
+    except UsageError as err:
+        _error(_one_line(err))
+        return 2
     except (SerError, OSError) as err:
         _error(_one_line(err))
         return 1

@@ -324,7 +324,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model compare``."""
     parser.add_argument("--data", dest="data_dir", default=None,
                         help="corpora folder (e.g. ../shared/datasets); required unless --rescore")
-    parser.add_argument("--out", dest="out_dir", default="docs/results", help="output folder (default docs/results)")
+    from ser_model.outpaths import check_output_dir
+
+    parser.add_argument("--out", dest="out_dir", default="docs/results", type=check_output_dir,
+        help="output folder (default docs/results)")
     parser.add_argument("--models", nargs="+", default=list(MODELS), metavar="MODEL",
                         help=f"models to compare (default all: {' '.join(MODELS)})")
     parser.add_argument(
@@ -334,7 +337,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--folds", type=int, default=5, help="number of speaker folds (default 5)")
     parser.add_argument("--epochs", type=int, default=None, help="override the config's epochs")
     parser.add_argument(
-        "--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)"
+        "--cache", dest="cache_dir", default=None, type=check_output_dir,
+        help="feature cache folder (default .cache/features)"
     )
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--ensemble", action="append", default=[], metavar="A+B[+...]",

@@ -135,6 +135,11 @@ def evaluate_dir(
 
         recognizer = EmotionRecognizer.load(model)
     found = scan(root)
+    if not found.clips:
+        from ser_model.errors import SerError
+
+        what = f"{len(found.unparsed)} audio file(s), none with a corpus name" if found.unparsed else "no audio files"
+        raise SerError(f"{root}: no labelled clips to evaluate ({what}; RAVDESS, TESS, CREMA-D or SAVEE names)")
     model_labels = set(recognizer.labels)
     missing = Counter(c.label for c in found.clips if c.label not in model_labels)
     clips = [c for c in found.clips if c.label in model_labels]

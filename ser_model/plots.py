@@ -122,13 +122,18 @@ def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = 
     axes[-1, 1].set_xlabel("seconds")
     fig.suptitle("waveform and log-mel spectrogram (dB) per emotion")
     out = Path(out)
-    return _save(fig, out if out.suffix.lower() == ".png" else out / "examples.png", dpi=72)
+    from ser_model.outpaths import PLOT_SUFFIXES
+
+    return _save(fig, out if out.suffix.lower() in PLOT_SUFFIXES else out / "examples.png", dpi=72)
 
 
 def add_plot_examples_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model plot-examples DIR``."""
     parser.add_argument("data_dir", help="corpora folder (e.g. ../shared/datasets)")
-    parser.add_argument("--out", default="docs/results", help="output .png file or folder (default docs/results)")
+    from ser_model.outpaths import PLOT_SUFFIXES, check_output_file_or_dir
+
+    parser.add_argument("--out", default="docs/results", type=check_output_file_or_dir(PLOT_SUFFIXES),
+                        help="output .png (.pdf, .svg, ...) file or folder (default docs/results)")
     parser.add_argument("--actor", type=int, default=None, help="RAVDESS actor to take the examples from")
 
 

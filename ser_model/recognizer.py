@@ -89,19 +89,24 @@ def backend_from_env() -> str:
 
 
 def _as_mono(samples: Any) -> np.ndarray:
-    """``samples`` as a 1-D numeric array (integer PCM and float are both fine; see audio.prepare)."""
+    """``samples`` as a 1-D numeric array (integer PCM and float are both fine; see audio.prepare).
+    A 2-D array is (n, channels), as ``soundfile.read`` returns it, and is downmixed like the
+    file loader does (the channels' mean; integer PCM keeps its type)."""
     y = np.asarray(samples)
     if y.dtype.kind not in "iufb":
         raise ParameterError(f"samples must be numeric, got dtype {y.dtype}")
-    if y.ndim == 2 and min(y.shape) >= 1:
-        # (frames, channels) as soundfile.read returns it (or (channels, frames) when the
-        # channels are the short side): downmix to mono as the file loader does.
-        axis = 1 if y.shape[1] <= y.shape[0] else 0
-        mono = y.mean(axis=axis)
-        # integer PCM stays integer, so audio.prepare still scales it by its type's range
-        y = np.round(mono).astype(y.dtype) if y.dtype.kind in "iu" else mono.astype(np.float32)
+    if y.ndim == 2 and y.shape[1] > y.shape[0]:
+        raise ParameterError(f"samples must be (n, channels), as soundfile.read gives them; got shape {y.shape} "
+                             "(transpose a (channels, n) array)")
+    if y.ndim == 2 and y.shape[1] >= 1:
+        if y.shape[1] == 1:
+            y = y[:, 0]
+        elif y.dtype.kind in "iu":
+            y = np.rint(y.mean(axis=1)).astype(y.dtype)
+        else:
+            y = y.mean(axis=1, dtype=np.float32)
     if y.ndim != 1:
-        raise ParameterError(f"samples must be mono (n,) or (n, channels), got shape {y.shape}")
+        raise ParameterError(f"samples must be a 1-D (mono) or (n, channels) array, got shape {y.shape}")
     return y
 
 

@@ -648,14 +648,19 @@ def refresh_report(config_path: str | Path, *, out_dir: str | Path | None = None
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model train``."""
     parser.add_argument("--config", required=True, help="training TOML file (e.g. configs/ser-crnn.toml)")
-    parser.add_argument("--out", dest="out_dir", default=None, help="bundle folder (default models/<name>-v<version>)")
+    from ser_model.outpaths import check_output_dir
+
+    parser.add_argument("--out", dest="out_dir", default=None, type=check_output_dir,
+        help="bundle folder (default models/<name>-v<version>)")
     parser.add_argument("--data", dest="data_dir", default=None, help="corpora folder (overrides [data] dir)")
     parser.add_argument("--epochs", type=int, default=None, help="override [train] epochs")
     parser.add_argument("--limit-per-speaker", type=int, default=None, help="at most N clips per speaker (smoke tests)")
     parser.add_argument(
-        "--cache", dest="cache_dir", default=None, help="feature cache folder (default .cache/features)"
+        "--cache", dest="cache_dir", default=None, type=check_output_dir,
+        help="feature cache folder (default .cache/features)"
     )
-    parser.add_argument("--run-dir", default=None, help="checkpoint/history folder (default runs/<name>-v<version>)")
+    parser.add_argument("--run-dir", default=None, type=check_output_dir,
+        help="checkpoint/history folder (default runs/<name>-v<version>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
     parser.add_argument("--refresh-report", action="store_true",
                         help="do not train: update the existing bundle's metrics.json and MODEL_CARD.md "

@@ -213,3 +213,31 @@ def test_whisper_says_nothing_for_silence_and_noise_and_catches_loops():
     from ser_model.whisper_model import shared_whisper
 
     assert shared_whisper() is shared_whisper() is w._model
+
+@pytest.mark.parametrize("word", ["quit", "Exit", "stop.", "that's all", "goodbye"])
+def test_end_words_end_a_typed_session(tmp_path, word):
+    res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input=f"hello\n{word}\nnot reached\n")
+    assert res.returncode == 0, res.stderr
+    turns = [line for line in read_log(tmp_path) if line["type"] == "turn"]
+    assert [t["transcript"] for t in turns] == ["hello", word]
+
+
+def test_end_of_input_ctrl_d_ends_a_typed_session_cleanly(tmp_path):
+    res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input="hello\nI feel fine")
+    assert res.returncode == 0, res.stderr
+    assert "Traceback" not in res.stderr
+    lines = read_log(tmp_path)
+    assert [t["transcript"] for t in lines if t["type"] == "turn"] == ["hello", "I feel fine"]
+    assert lines[-1]["type"] == "summary"
+
+
+def test_text_and_input_together_is_a_usage_error_2(tmp_path):
+    res = run_cli("--text", "--input", str(tmp_path / "a.wav"), "--log-dir", str(tmp_path), input="")
+    assert res.returncode == 2, res.stderr
+    assert res.stderr.strip().splitlines()[-1].startswith("assistant: error: --text and --input")
+    assert not list(tmp_path.glob("session-*"))
+
+
+def test_help_states_the_exit_convention():
+    res = run_cli("--help")
+    assert "130 interrupted" in res.stdout and "2 usage error" in res.stdout

@@ -233,7 +233,7 @@ def test_interrupt_mid_speech_logs_completed_turns_and_summary(tmp_path, monkeyp
     monkeypatch.setattr("sys.stdin", io.StringIO("one\ntwo\nthree\n"))
     cfg = AssistantConfig(input=InputConfig(text=True), log=LogConfig(dir=str(tmp_path / "logs")))
     out = io.StringIO()
-    assert loop.run(cfg, PlainUI(out=out, err=io.StringIO())) == 0
+    assert loop.run(cfg, PlainUI(out=out, err=io.StringIO())) == 130  # Ctrl-C: 130, as in ser-model
     lines = read_log(tmp_path / "logs")
     turns = [l for l in lines if l["type"] == "turn"]
     assert [t["transcript"] for t in turns] == ["one", "two"]

@@ -286,3 +286,56 @@ def test_assistant_long_file_emotion_per_window(assistant_long) -> None:
     turns = [r for r in records if r["type"] == "turn"]
     assert turns and all(r["stt"]["engine"] == "none" and r["transcript"] == "" for r in turns)
     assert all(r["reply"]["text"] for r in turns), "every piece of the recording gets a reply"
+
+
+# -- output paths: every path argument of both CLIs -------------------------------------
+#
+# A missing parent folder, a folder where a file is wanted (or a file where a folder is), an
+# unsupported plot extension: one "PROG: error: argument ..." line and exit 2, before any work.
+
+
+def _output_path_cases(tmp: Path) -> list[tuple[str, list[str], str]]:
+    (tmp / "logs").mkdir(exist_ok=True)
+    (tmp / "a_file").write_text("x")
+    missing = str(tmp / "no-such-dir" / "out")
+    folder, a_file = str(tmp / "logs"), str(tmp / "a_file")
+    hist = ["assistant", "history", "SESSION", "--log-dir", folder]
+    cases = [
+        ("assistant", [*hist[1:], "--csv", missing + ".csv"], "does not exist"),
+        ("assistant", [*hist[1:], "--csv", folder], "is a folder"),
+        ("assistant", [*hist[1:], "--plot", missing + ".png"], "does not exist"),
+        ("assistant", [*hist[1:], "--plot", folder], "is a folder"),
+        ("assistant", [*hist[1:], "--plot", str(tmp / "t.txt")], "unsupported extension"),
+        ("ser-model", ["plot-examples", folder, "--out", missing + ".png"], "does not exist"),
+        ("ser-model", ["plot-examples", folder, "--out", str(tmp / "t.txt")], "unsupported extension"),
+        ("ser-model", ["plot-examples", folder, "--out", a_file], "is a file"),
+    ]
+    for command, flags in (("train", ["--config", "x.toml"]), ("compare", ["--data", folder])):
+        opts = ["--out", "--cache"] + (["--run-dir"] if command == "train" else [])
+        for opt in opts:
+            cases.append(("ser-model", [command, *flags, opt, a_file], "is a file"))
+            cases.append(("ser-model", [command, *flags, opt, a_file + "/sub"], "is a file"))
+    return cases
+
+
+def test_every_output_path_argument_rejects_bad_paths(tmp_path: Path, capsys) -> None:
+    from assistant.cli import main as assistant_main
+    from ser_model.cli import main as ser_main
+
+    for prog, argv, reason in _output_path_cases(tmp_path):
+        with pytest.raises(SystemExit) as exit_info:
+            (assistant_main if prog == "assistant" else ser_main)(argv)
+        err = capsys.readouterr().err
+        assert exit_info.value.code == 2, (argv, err)
+        last = err.strip().splitlines()[-1]
+        assert last.startswith(f"{prog}") and "error: argument" in last, (argv, err)
+        assert reason in last, (argv, last)
+        assert "Traceback" not in err
+    assert not (tmp_path / "no-such-dir").exists()
+
+
+def test_history_bad_output_path_as_a_user_runs_it(tmp_path: Path) -> None:
+    done = run_cli([ASSISTANT, "history", "S", "--log-dir", str(tmp_path), "--csv", str(tmp_path)])
+    assert_no_traceback(done.stdout + done.stderr)
+    assert done.returncode == 2
+    assert done.stderr.strip().splitlines()[-1].startswith("assistant history: error: argument --csv")

@@ -263,3 +263,24 @@ def test_predict_accepts_stereo_as_soundfile_reads_it(datasets):
     assert rec.predict(pcm, rate).label == want.label
     with pytest.raises(ParameterError):
         rec.predict(np.zeros((2, 2, 2), np.float32), rate)
+
+def test_predict_accepts_n_by_channels_and_downmixes_like_the_loader(tiny_bundle, tmp_path):
+    import numpy as np
+    import soundfile as sf
+
+    from ser_model.recognizer import EmotionRecognizer
+
+    rec = EmotionRecognizer.load(str(tiny_bundle))
+    rng = np.random.default_rng(0)
+    t = np.arange(32000) / 16000
+    left = (0.3 * np.sin(2 * np.pi * 220 * t) * (1 + rng.standard_normal(t.size) * 0.1)).astype("float32")
+    stereo = np.stack([left, 0.5 * left], axis=1)
+    path = tmp_path / "stereo.wav"
+    sf.write(str(path), stereo, 16000, subtype="FLOAT")
+    samples, sr = sf.read(str(path), dtype="float32")
+    assert samples.shape == (32000, 2)
+    from_array = rec.predict(samples, sr)
+    from_file = rec.predict_file(path)
+    assert from_array.label == from_file.label
+    for k, v in from_file.probs.items():
+        assert abs(from_array.probs[k] - v) < 1e-3
