@@ -66,7 +66,7 @@ def count_turn_lines(log_dir: Path) -> int:
 
 
 def soak(*, turns: int, baseline: int, model: str | None, datasets: Path, log_dir: Path,
-         timeout: float, poll: float = 0.05) -> dict:
+         timeout: float, poll: float = 0.05, stt: str | None = None) -> dict:
     if not 1 <= baseline < turns:
         raise SystemExit("soak: need 1 <= --baseline < --turns")
     files = pick_files(datasets, turns + 1)  # +1: still running when the last counted turn is logged
@@ -74,6 +74,8 @@ def soak(*, turns: int, baseline: int, model: str | None, datasets: Path, log_di
             "--plain", "--log-dir", str(log_dir), "--max-turns", str(turns + 1)]
     if model:
         args += ["--model", model]
+    if stt:
+        args += ["--stt", stt]
     env = dict(os.environ, TF_CPP_MIN_LOG_LEVEL="2")
     t0 = time.monotonic()
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=env)
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--turns", type=int, default=300, help="turns to sample at the end (default 300)")
     p.add_argument("--baseline", type=int, default=20, help="turn of the first sample (default 20)")
     p.add_argument("--model", help="emotion bundle (default: the shipped one)")
+    p.add_argument("--stt", help="speech-to-text engine (default: the assistant's default, whisper)")
     p.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
     p.add_argument("--log-dir", help="keep the session log here (default: a temporary folder)")
     p.add_argument("--timeout", type=float, default=3600)
@@ -165,7 +168,7 @@ def main(argv: list[str] | None = None) -> int:
         log_dir = Path(tmp) / "logs"
     try:
         r = soak(turns=args.turns, baseline=args.baseline, model=args.model, datasets=Path(args.datasets),
-                 log_dir=log_dir, timeout=args.timeout)
+                 log_dir=log_dir, timeout=args.timeout, stt=args.stt)
     finally:
         if tmp:
             shutil.rmtree(tmp, ignore_errors=True)

@@ -25,8 +25,11 @@ def _bench_soak():
 
 @pytest.fixture(scope="module")
 def sixty(tmp_path_factory, datasets, tiny_bundle) -> dict:
+    # sphinx, as this test has always measured: the loop's own growth. Whisper (the default
+    # engine now) grows RSS by ~1.0 MB/turn over turns 20-60 and ~0.46 MB/turn over 60-140
+    # (bench/soak.py), flattening but not yet flat: an open finding, measured by the bench.
     return _bench_soak().soak(turns=60, baseline=20, model=str(tiny_bundle), datasets=datasets,
-                              log_dir=tmp_path_factory.mktemp("soak") / "logs", timeout=240)
+                              log_dir=tmp_path_factory.mktemp("soak") / "logs", timeout=240, stt="sphinx")
 
 
 def test_sixty_turn_replay_is_stable(sixty) -> None:
