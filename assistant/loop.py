@@ -57,17 +57,6 @@ class Shutdown(KeyboardInterrupt):
     """SIGTERM, handled like Ctrl-C: finish cleanly with a summary."""
 
 
-#: Typed lines that end a session, like "bye" does.
-END_WORDS = frozenset({"bye", "goodbye", "quit", "exit", "stop", "that's all", "thats all"})
-
-
-def is_end_word(text: str) -> bool:
-    """True when the whole typed line is one of END_WORDS (case and punctuation ignored)."""
-    import re
-
-    return re.sub(r"[^\w' ]+", "", text.lower().replace("\u2019", "'")).strip() in END_WORDS
-
-
 def install_signal_handlers() -> None:
     """SIGTERM raises :class:`Shutdown` in the main thread (SIGINT raises KeyboardInterrupt)."""
 
@@ -325,8 +314,6 @@ class Session:
                 turn = self._turn(utt, sink)
                 sink = None
                 if turn.reply.strategy == "farewell" and not getattr(self.source, "mid_file", False):
-                    break
-                if getattr(self.source, "kind", None) == "text" and is_end_word(turn.transcript.text):
                     break  # (a "bye" inside a long recording does not end its replay)
         except KeyboardInterrupt as err:
             if sink is not None:

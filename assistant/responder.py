@@ -235,6 +235,8 @@ SAFETY_PATTERNS = re.compile(
 
 GREETING = re.compile(r"^\s*(hi|hello|hey|hiya|howdy|good (morning|afternoon|evening))\b", re.I)
 FAREWELL = re.compile(r"\b(good ?bye|bye|see you( later)?|farewell|good night)\b", re.I)
+# Words that end a session only as the whole line ("stop" inside a sentence is no goodbye).
+END_WORDS = re.compile(r"^\W*(quit|exit|stop|that'?s all|i'?m done)\W*$", re.I)
 THANKS = re.compile(r"\b(thanks|thank you|thank u|cheers|appreciate it)\b", re.I)
 HELP = re.compile(r"\b(help( me)?|can you|could you|would you|i need|please)\b", re.I)
 QUESTION_START = re.compile(
@@ -388,7 +390,7 @@ class HistoryItem:
 def detect_intents(text: str) -> tuple[str, ...]:
     """Intents in the user's words, most important first; ``("statement",)`` when none."""
     found = []
-    if FAREWELL.search(text):
+    if FAREWELL.search(text) or END_WORDS.match(text.replace("\u2019", "'")):
         found.append("farewell")
     if GREETING.search(text):
         found.append("greeting")
