@@ -5,6 +5,8 @@
     assistant --text [options]          type instead of speaking
     assistant devices                   list audio input and output devices
     assistant history [SESSION] [--csv FILE] [--plot FILE.png]
+    assistant profile show|reset        the voice profile that adapts the emotion model
+    assistant calibrate                 read a few sentences to start the voice profile
 
 Nothing heavy is imported at module level (no TensorFlow, librosa, PyAudio,
 speech_recognition or matplotlib), so ``--help`` and ``--version`` answer at once.
@@ -23,6 +25,8 @@ EPILOG = """\
 subcommands:
   assistant devices                      list audio input and output devices
   assistant history [SESSION] [--csv FILE] [--plot FILE.png] [--log-dir DIR]
+  assistant profile show|reset [--user NAME]   your voice profile (adapts the emotion model)
+  assistant calibrate [--user NAME]      read a few sentences so it learns your everyday voice
 
 exit status: 0 ok, 1 set-up error, 2 usage error or some --input files could not be read,
 3 no input device (use --input FILE... or --text), 130 interrupted (Ctrl-C), 143 SIGTERM.
@@ -61,6 +65,10 @@ def build_parser() -> argparse.ArgumentParser:
     emo.add_argument("--model", metavar="PATH", help="emotion model bundle (default: the shipped one)")
     emo.add_argument("--min-confidence", type=float, metavar="P",
                      help="below this the emotion is 'uncertain' (default 0.45)")
+    emo.add_argument("--user", metavar="NAME",
+                     help="whose voice profile adapts the emotion model (default: your login name)")
+    emo.add_argument("--no-adapt", action="store_true", default=None,
+                     help="do not use or update a voice profile (the model's population baseline only)")
     out = p.add_argument_group("output")
     out.add_argument("--no-speak", action="store_true", default=None, help="print replies only")
     out.add_argument("--output-device", help="speaker: device index or part of its name")
@@ -82,7 +90,8 @@ def config_from_args(args: argparse.Namespace):
                "device": args.device, "max_turns": args.max_turns,
                "calibrate_seconds": args.calibrate_seconds},
         stt={"engine": args.stt, "model": args.stt_model, "allow_download": args.allow_download},
-        emotion={"model": args.model, "min_confidence": args.min_confidence},
+        emotion={"model": args.model, "min_confidence": args.min_confidence,
+                 "adapt": False if args.no_adapt else None, "user": args.user},
         speech={"speak": False if args.no_speak else None, "output_device": args.output_device,
                 "voice": args.voice},
         log={"dir": args.log_dir, "save_audio": args.save_audio},
@@ -156,6 +165,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return cmd_devices(argv[1:])
     if argv and argv[0] == "history":
         return cmd_history(argv[1:])
+    if argv and argv[0] in ("profile", "calibrate"):
+        from assistant import profile_cli
+
+        return (profile_cli.cmd_profile if argv[0] == "profile" else profile_cli.cmd_calibrate)(argv[1:])
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.text and args.input:

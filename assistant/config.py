@@ -70,6 +70,10 @@ class EmotionConfig:
     """Bundle name or path (``--model``); None: the shipped default bundle."""
     min_confidence: float = 0.45
     """Below this confidence a turn is marked uncertain and the reply does not presume."""
+    adapt: bool = True
+    """Adapt the emotion model to the user's voice with a voice profile (``--no-adapt``: off)."""
+    user: str | None = None
+    """Whose voice profile to use and update (``--user``); None: the login name."""
 
 
 @dataclass(frozen=True)
@@ -192,4 +196,11 @@ def validate(config: AssistantConfig) -> AssistantConfig:
         raise ConfigError("--input and --text cannot be used together")
     if config.input.sample_rate < 8000:
         raise ConfigError("sample_rate must be at least 8000")
+    if config.emotion.user is not None:
+        from assistant.profiles import ProfileStoreError, check_user
+
+        try:
+            check_user(config.emotion.user)
+        except ProfileStoreError as err:
+            raise ConfigError(str(err)) from None
     return config

@@ -29,10 +29,23 @@ LONG_UTTERANCE_S = 2 * WINDOW_S
 
 
 class EmotionEngine:
-    """Background-loaded recognizer; ``predict`` returns None when there is no emotion."""
+    """Background-loaded recognizer; ``predict`` returns None when there is no emotion.
 
-    def __init__(self, loader: Callable[[], Any]) -> None:
+    With a :class:`~assistant.profiles.ProfileStore`, a model that supports voice profiles
+    scores each utterance with the user's profile as it was, then adds the utterance to it
+    and saves it (causal adaptation). ``profile_clips`` is the profile's count before the
+    latest prediction; ``take_notices`` gives one-line messages for the user.
+    """
+
+    def __init__(self, loader: Callable[[], Any], *, profiles: Any = None) -> None:
         self._loader = loader
+        self._profiles = profiles
+        self.profile: Any = None
+        """The user's VoiceProfile while adaptation is on (None: off or not supported)."""
+        self.profile_clips: int | None = None
+        """Utterances in the profile before the latest prediction (None: no adaptation)."""
+        self._notices: list[str] = []
+        self._save_failed = False
         self._model: Any = None
         self.error: str | None = None
         """One-line reason the model is unavailable, once loading failed."""
@@ -47,6 +60,10 @@ class EmotionEngine:
         try:
             self._model = self._loader()
             self.model_version = getattr(self._model, "model_version", None)
+            if self._profiles is not None and getattr(self._model, "supports_profiles", False):
+                self.profile, notice = self._profiles.load_for(self._model)
+                if notice:
+                    self._notices.append(notice)
         except BaseException as err:  # report any failure; the session goes on without emotion
             lines = str(err).strip().splitlines()
             self.error = f"emotion model unavailable: {lines[0] if lines else type(err).__name__}"
@@ -70,18 +87,42 @@ class EmotionEngine:
             return None
         from ser_model import NoSpeechError
 
+        profile = self.profile
+        self.profile_clips = profile.count if profile is not None else None
         try:
-            return self._model.predict(samples, sample_rate)
+            if profile is None:
+                return self._model.predict(samples, sample_rate)
+            result = self._model.predict(samples, sample_rate, profile=profile, learn=True)
         except NoSpeechError:
             return None
+        self._save_profile()
+        return result
+
+    def _save_profile(self) -> None:
+        try:
+            self._profiles.save(self.profile)
+        except OSError as err:
+            if not self._save_failed:  # say it once; adaptation goes on in memory
+                self._notices.append(f"cannot save the voice profile {self._profiles.path}: "
+                                     f"{err.strerror or err}")
+            self._save_failed = True
+
+    def take_notices(self) -> list[str]:
+        """Messages for the user since the last call (profile set aside, cannot save, ...)."""
+        out, self._notices = self._notices, []
+        return out
 
     def predict_windows(self, samples: np.ndarray, sample_rate: int, *,
                         window_s: float = WINDOW_S) -> list[EmotionWindow]:
         """The emotion in each consecutive ``window_s`` window of ``samples`` (each window
-        is judged on its own; no speech gives a window without emotion). Raises SerError."""
-        return [EmotionWindow(start / sample_rate, end / sample_rate,
-                              self.predict(samples[start:end], sample_rate))
-                for start, end in windows_of(len(samples), sample_rate, window_s)]
+        is judged on its own; no speech gives a window without emotion). Raises SerError.
+        ``profile_clips`` is then the count before the first window."""
+        before = self.profile.count if self.profile is not None else None
+        windows = [EmotionWindow(start / sample_rate, end / sample_rate,
+                                 self.predict(samples[start:end], sample_rate))
+                   for start, end in windows_of(len(samples), sample_rate, window_s)]
+        self.profile_clips = before
+        return windows
 
 
 def windows_of(n: int, sample_rate: int, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
@@ -143,10 +184,15 @@ def check_bundle(name_or_path: str) -> str | None:
 def make_recognizer(config: AssistantConfig) -> EmotionEngine:
     """Start loading the emotion model chosen in ``config`` (None: the shipped default)."""
     path = config.emotion.model
+    profiles = None
+    if config.emotion.adapt:
+        from assistant.profiles import ProfileStore
+
+        profiles = ProfileStore.for_user(config.emotion.user)
 
     def load():
         from ser_model import EmotionRecognizer
 
         return EmotionRecognizer.load(path)
 
-    return EmotionEngine(load)
+    return EmotionEngine(load, profiles=profiles)

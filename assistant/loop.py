@@ -183,6 +183,8 @@ class Session:
         f_stt = self._pool.submit(stt)
         transcript, stt_ms = f_stt.result()
         emotion, ser_ms, ser_error = f_ser.result()
+        for notice in self.recognizer.take_notices() if self.recognizer is not None else ():
+            self.ui.notice(notice)
         if ser_error and ser_error != self._last_ser_error:
             self.ui.notice(ser_error + " - replies will follow your words only")
             self._last_ser_error = ser_error
@@ -211,12 +213,13 @@ class Session:
         reply_ms = (time.perf_counter() - t0) * 1000
         number = len(self.turns) + 1
         latency = {"stt": stt_ms, "ser": ser_ms, "reply": reply_ms}
+        voice_clips = self.recognizer.profile_clips if self.recognizer is not None and emotion else None
 
         def build(total_ms: float) -> Turn:
             return Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
                         emotion=emotion, uncertain=uncertain, reply=reply,
                         latency_ms={**latency, "total": total_ms}, emotion_note=note,
-                        windows=windows)
+                        windows=windows, voice_clips=voice_clips)
 
         shown: dict[str, Turn] = {}
 

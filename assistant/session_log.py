@@ -84,6 +84,8 @@ def turn_record(turn: Turn, *, extra: Mapping[str, Any] | None = None) -> dict:
         record["file_offset_s"] = round(float(u.offset), 3)
     if turn.windows:
         record["windows"] = [window_record(w) for w in turn.windows]
+    if turn.voice_clips is not None:
+        record["voice_profile"] = {"clips": int(turn.voice_clips)}
     if extra:
         record.update(extra)
     return record

@@ -117,6 +117,9 @@ class Turn:
     """Per-stage latency: ``stt``, ``ser``, ``reply``, ``total``."""
     emotion_note: str | None = None
     """Why ``emotion`` is None (``text``, ``no speech detected``, ``model unavailable``, an error)."""
+    voice_clips: int | None = None
+    """Utterances in the user's voice profile before this turn (the profile that scored it);
+    None when adaptation is off or the model has no voice profiles."""
     windows: tuple[EmotionWindow, ...] = ()
     """Emotion per window for an utterance longer than ``emotion.LONG_UTTERANCE_S``
     (``emotion`` is then their duration-weighted mean); empty for shorter ones."""

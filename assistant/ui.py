@@ -38,11 +38,21 @@ def _windows_line(turn: Turn) -> str:
     return "over time: " + ", ".join(parts)
 
 
+def _learning(turn: Turn) -> str:
+    """`` (still learning your voice: 3/10)`` while the voice profile is young, else ``""``."""
+    from assistant.profiles import LEARNING_CLIPS
+
+    n = turn.voice_clips
+    if n is None or n >= LEARNING_CLIPS:
+        return ""
+    return f" (still learning your voice: {n}/{LEARNING_CLIPS})"
+
+
 def _emotion_line(turn: Turn) -> str:
     if turn.emotion is None:
         return f"emotion: none ({turn.emotion_note or 'no speech detected'})"
     flag = " (uncertain)" if turn.uncertain else ""
-    return f"emotion: {turn.emotion.label} {turn.emotion.confidence:.2f}{flag}"
+    return f"emotion: {turn.emotion.label} {turn.emotion.confidence:.2f}{flag}{_learning(turn)}"
 
 
 class PlainUI:
@@ -174,7 +184,9 @@ class RichUI:
             table.add_row("emotion", "[dim]" + _emotion_line(turn).split(": ", 1)[1] + "[/dim]")
         else:
             flag = " [yellow](uncertain)[/yellow]" if turn.uncertain else ""
-            table.add_row("emotion", f"[bold]{turn.emotion.label}[/bold] {turn.emotion.confidence:.2f}{flag}")
+            learning = f"[dim]{_learning(turn)}[/dim]" if _learning(turn) else ""
+            table.add_row("emotion", f"[bold]{turn.emotion.label}[/bold] {turn.emotion.confidence:.2f}{flag}"
+                                     f"{learning}")
             for label, p in sorted(turn.emotion.probs.items(), key=lambda kv: -kv[1]):
                 style = "bold magenta" if label == turn.emotion.label else "magenta"
                 table.add_row(label, f"[{style}]{_bar(p)}[/{style}] {p:.2f}")

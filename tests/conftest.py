@@ -31,3 +31,12 @@ pytest_plugins = ["tests.audio_devices"]
 
 # The tiny trained bundle several suites share (built once per session in tests/hostile_audio.py).
 from tests.hostile_audio import tiny_bundle  # noqa: E402, F401  (a fixture, registered by import)
+
+
+@pytest.fixture(autouse=True)
+def _private_user_data(tmp_path_factory: pytest.TempPathFactory, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Each test gets its own user data folder (voice profiles, default logs), so no test
+    reads or writes the real one, and no test's voice profile adapts another test's model."""
+    home = tmp_path_factory.mktemp("xdg-data")
+    monkeypatch.setenv("XDG_DATA_HOME", str(home))
+    return home

@@ -1,0 +1,136 @@
+"""The assistant's voice profiles: where they live, how they are kept, and causal adaptation."""
+
+from __future__ import annotations
+
+import json
+import stat
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from assistant.emotion import EmotionEngine
+from assistant.profiles import ProfileStore, ProfileStoreError, check_user, default_user
+from ser_model.profile import VoiceProfile
+from ser_model.result import EmotionResult
+
+PY = sys.executable
+
+
+class FakeRecognizer:
+    """Stands in for EmotionRecognizer: its 'feature' is the utterance's mean, and it records
+    the profile count it scored each utterance with."""
+
+    supports_profiles = True
+    model_version = "fake-v1"
+
+    def __init__(self, feature_id: str = "fake:dim=2") -> None:
+        self.feature_id = feature_id
+        self.seen: list[int] = []
+
+    def new_profile(self) -> VoiceProfile:
+        return VoiceProfile.new(self.feature_id, 2)
+
+    def predict(self, samples, sample_rate, profile=None, *, learn=False):
+        self.seen.append(profile.count if profile is not None else -1)
+        if learn and profile is not None:
+            profile.add(np.array([float(np.mean(samples)), float(np.std(samples))]))
+        return EmotionResult("neutral", 0.9, {"neutral": 0.9, "sad": 0.1}, self.model_version)
+
+
+def test_user_names_that_cannot_escape_the_folder():
+    assert check_user("sam.o-k_1") == "sam.o-k_1"
+    for bad in ("../x", "a/b", "", ".hidden", "x" * 65, "a b"):
+        with pytest.raises(ProfileStoreError):
+            check_user(bad)
+    assert check_user(default_user())
+
+
+def test_engine_scores_before_it_learns_and_saves_each_turn(tmp_path: Path):
+    store = ProfileStore("sam", tmp_path / "profiles")
+    rec = FakeRecognizer()
+    engine = EmotionEngine(lambda: rec, profiles=store)
+    rng = np.random.default_rng(0)
+    clips = []
+    for i in range(3):
+        y = rng.normal(0, 0.1, 16000).astype(np.float32)
+        clips.append(y)
+        assert engine.predict(y, 16000) is not None
+        assert engine.profile_clips == i  # the count that scored this turn, before it was added
+        assert VoiceProfile.load(store.path).count == i + 1
+    assert rec.seen == [0, 1, 2]
+    saved = json.loads(store.path.read_text())
+    assert set(saved) == {"format", "feature_id", "dim", "count", "mean", "m2"}  # no audio, no words
+    assert np.allclose(saved["mean"], np.mean([[c.mean(), c.std()] for c in clips], axis=0))
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o600
+    assert stat.S_IMODE(store.folder.stat().st_mode) == 0o700
+
+    # The next session starts from the stored profile.
+    again = EmotionEngine(lambda: FakeRecognizer(), profiles=store)
+    again.predict(clips[0], 16000)
+    assert again.profile_clips == 3 and again.take_notices() == []
+
+
+def test_a_profile_of_another_model_is_set_aside_not_used(tmp_path: Path):
+    store = ProfileStore("sam", tmp_path)
+    old = VoiceProfile.new("other-encoder:dim=2", 2)
+    old.add(np.array([1.0, 2.0]))
+    store.save(old)
+    engine = EmotionEngine(lambda: FakeRecognizer(), profiles=store)
+    engine.predict(np.zeros(16000, np.float32) + 0.01, 16000)
+    assert engine.profile_clips == 0
+    (notice,) = engine.take_notices()
+    assert "another emotion model" in notice and "\n" not in notice
+    assert (tmp_path / "sam.json.old").is_file()
+    assert VoiceProfile.load(store.path).feature_id == "fake:dim=2"
+
+
+def test_an_unreadable_profile_is_kept_aside_with_one_line(tmp_path: Path):
+    store = ProfileStore("sam", tmp_path)
+    store.path.write_text("{not json")
+    engine = EmotionEngine(lambda: FakeRecognizer(), profiles=store)
+    engine.predict(np.ones(16000, np.float32) * 0.01, 16000)
+    (notice,) = engine.take_notices()
+    assert "unreadable" in notice and "\n" not in notice
+    assert (tmp_path / "sam.json.bad").read_text() == "{not json"
+
+
+def test_without_a_store_or_support_nothing_adapts(tmp_path: Path):
+    rec = FakeRecognizer()
+    engine = EmotionEngine(lambda: rec, profiles=None)
+    engine.predict(np.ones(100, np.float32), 16000)
+    assert rec.seen == [-1] and engine.profile_clips is None
+
+    class Old(FakeRecognizer):
+        supports_profiles = False
+
+    old = Old()
+    engine = EmotionEngine(lambda: old, profiles=ProfileStore("sam", tmp_path))
+    engine.predict(np.ones(100, np.float32), 16000)
+    assert old.seen == [-1] and not (tmp_path / "sam.json").exists()
+
+
+def test_profile_show_and_reset_commands(tmp_path: Path, _private_user_data: Path):
+    def cli(*args):
+        return subprocess.run([PY, "-m", "assistant.cli", *args], capture_output=True, text=True, timeout=60)
+
+    done = cli("profile", "show", "--user", "sam")
+    assert done.returncode == 0 and "none yet" in done.stdout
+    store = ProfileStore.for_user("sam")
+    assert store.path.is_relative_to(_private_user_data)
+    profile = VoiceProfile.new("fake:dim=2", 2)
+    for v in ([1.0, 2.0], [3.0, 4.0]):
+        profile.add(np.array(v))
+    store.save(profile)
+    done = cli("profile", "show", "--user", "sam")
+    assert done.returncode == 0, done.stderr
+    assert "utterances: 2 (still learning" in done.stdout and "no audio, no words" in done.stdout
+    done = cli("profile", "reset", "--user", "sam")
+    assert done.returncode == 0 and "deleted" in done.stdout and not store.path.exists()
+    done = cli("profile", "show", "--user", "../etc")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    store.path.write_text("[]")
+    done = cli("profile", "show", "--user", "sam")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "profile reset" in done.stderr
