@@ -64,7 +64,8 @@ def build_parser() -> argparse.ArgumentParser:
     emo = p.add_argument_group("emotion")
     emo.add_argument("--model", metavar="PATH", help="emotion model bundle (default: the shipped one)")
     emo.add_argument("--min-confidence", type=float, metavar="P",
-                     help="below this the emotion is 'uncertain' (default 0.45)")
+                     help="below this the emotion is 'uncertain' (default: the model's recommendation, "
+                          "from its cross-validation; 0.45 when it has none)")
     emo.add_argument("--user", metavar="NAME",
                      help="whose voice profile adapts the emotion model (default: your login name)")
     emo.add_argument("--no-adapt", action="store_true", default=None,

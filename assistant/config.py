@@ -68,8 +68,10 @@ class EmotionConfig:
 
     model: str | None = None
     """Bundle name or path (``--model``); None: the shipped default bundle."""
-    min_confidence: float = 0.45
-    """Below this confidence a turn is marked uncertain and the reply does not presume."""
+    min_confidence: float | None = None
+    """Below this confidence a turn is marked uncertain and the reply does not presume; None:
+    the model's own recommendation (``min_confidence`` in its config.json, chosen on its
+    cross-validation folds, see its MODEL_CARD.md), else :data:`DEFAULT_MIN_CONFIDENCE`."""
     adapt: bool = True
     """Adapt the emotion model to the user's voice with a voice profile (``--no-adapt``: off)."""
     user: str | None = None
@@ -133,6 +135,9 @@ class AssistantConfig:
         return "mic"
 
 
+DEFAULT_MIN_CONFIDENCE = 0.45
+"""The uncertainty threshold when neither the user nor the model gives one."""
+
 STT_ENGINES = ("sphinx", "whisper", "google", "none")
 
 
@@ -188,7 +193,7 @@ def validate(config: AssistantConfig) -> AssistantConfig:
     """Check value ranges; raise ConfigError with a one-line message."""
     if config.stt.engine not in STT_ENGINES:
         raise ConfigError(f"unknown STT engine {config.stt.engine!r} (choose {', '.join(STT_ENGINES)})")
-    if not 0.0 <= config.emotion.min_confidence <= 1.0:
+    if config.emotion.min_confidence is not None and not 0.0 <= config.emotion.min_confidence <= 1.0:
         raise ConfigError("min_confidence must be between 0 and 1")
     if config.input.max_turns is not None and config.input.max_turns < 1:
         raise ConfigError("max_turns must be at least 1")

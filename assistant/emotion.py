@@ -72,6 +72,13 @@ class EmotionEngine:
             self._ready.set()
 
     @property
+    def min_confidence(self) -> float | None:
+        """The loaded model's recommended uncertainty threshold (its config.json), if any."""
+        config = getattr(self._model, "config", None)
+        value = config.get("min_confidence") if isinstance(config, dict) else None
+        return float(value) if isinstance(value, (int, float)) and 0.0 <= value <= 1.0 else None
+
+    @property
     def ready(self) -> bool:
         """True once loading has finished (successfully or not)."""
         return self._ready.is_set()

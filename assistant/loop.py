@@ -27,7 +27,7 @@ import numpy as np
 
 import assistant
 from assistant.audio_io import DeviceError, NoInputDeviceError
-from assistant.config import AssistantConfig
+from assistant.config import DEFAULT_MIN_CONFIDENCE, AssistantConfig
 from assistant.emotion import LONG_UTTERANCE_S, EmotionEngine, check_bundle, combine, make_recognizer
 from assistant.responder import Responder
 from assistant.session_log import SessionLog, default_log_dir, iso, new_session_id
@@ -80,9 +80,18 @@ class Session:
         self.source: UtteranceSource | None = None
         self.speaker: Speaker = SilentSpeaker()
         self.transcriber = None
-        self.responder = Responder(min_confidence=config.emotion.min_confidence)
+        self.responder = Responder(min_confidence=self._threshold())
         self._pool: ThreadPoolExecutor | None = None
         self._last_ser_error: str | None = None
+
+    def _threshold(self) -> float:
+        """Below this confidence an emotion is uncertain: the user's --min-confidence, else
+        the model's recommendation (once it has loaded), else DEFAULT_MIN_CONFIDENCE."""
+        if self.config.emotion.min_confidence is not None:
+            return self.config.emotion.min_confidence
+        rec = self.recognizer
+        recommended = rec.min_confidence if rec is not None and rec.ready else None
+        return recommended if recommended is not None else DEFAULT_MIN_CONFIDENCE
 
     # -- set-up ------------------------------------------------------------------------
     def _setup(self) -> int | None:
@@ -129,7 +138,8 @@ class Session:
             "source": cfg.source_kind,
             "stt_engine": cfg.stt.engine,
             "emotion_model": cfg.emotion.model or "default",
-            "min_confidence": cfg.emotion.min_confidence,
+            "min_confidence": cfg.emotion.min_confidence,  # None: the model's recommendation
+            "adapt": cfg.emotion.adapt and cfg.source_kind != "text",
             "speak": cfg.speech.speak and not isinstance(self.speaker, SilentSpeaker),
             "files": list(cfg.input.files),
             "pid": os.getpid(),
@@ -203,7 +213,8 @@ class Session:
             emotion, stt_ms, ser_ms, note = None, 0.0, 0.0, "text"
         else:
             transcript, emotion, windows, stt_ms, ser_ms, note = self._analyse(utt, sink)
-        threshold = self.config.emotion.min_confidence
+        threshold = self._threshold()
+        self.responder.min_confidence = threshold
         uncertain = emotion is None or float(emotion.confidence) < threshold
         windows = tuple(dataclasses.replace(
             w, uncertain=w.emotion is None or float(w.emotion.confidence) < threshold) for w in windows)
@@ -350,6 +361,7 @@ class Session:
             "turns": len(self.turns),
             "emotions": dict(emotions),
             "uncertain_turns": sum(1 for t in self.turns if t.uncertain),
+            "min_confidence": self._threshold(),
             "median_latency_ms": round(statistics.median(totals), 1) if totals else None,
             "median_stage_ms": {k: round(statistics.median(t.latency_ms[k] for t in self.turns), 1)
                                 for k in ("stt", "ser", "reply")} if self.turns else {},

@@ -134,3 +134,22 @@ def test_profile_show_and_reset_commands(tmp_path: Path, _private_user_data: Pat
     store.path.write_text("[]")
     done = cli("profile", "show", "--user", "sam")
     assert done.returncode == 1 and done.stderr.count("\n") == 1 and "profile reset" in done.stderr
+
+
+def test_threshold_is_the_users_then_the_models_then_the_default():
+    from assistant import config as cfgmod
+    from assistant.loop import Session
+
+    class Rec(FakeRecognizer):
+        def __init__(self) -> None:
+            super().__init__()
+            self.config = {"min_confidence": 0.62}
+
+    session = Session(cfgmod.AssistantConfig(), ui=None)
+    assert session._threshold() == cfgmod.DEFAULT_MIN_CONFIDENCE  # no model yet
+    session.recognizer = EmotionEngine(lambda: Rec(), profiles=None)
+    session.recognizer.wait()
+    assert session._threshold() == 0.62
+    mine = Session(cfgmod.replace(cfgmod.AssistantConfig(), emotion={"min_confidence": 0.3}), ui=None)
+    mine.recognizer = session.recognizer
+    assert mine._threshold() == 0.3
