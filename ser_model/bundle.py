@@ -54,7 +54,7 @@ REQUIRED_KEYS: Mapping[str, type | tuple[type, ...]] = {
 }
 
 #: Input kinds the recognizer knows: a (frames, features) matrix or one pooled vector.
-INPUT_KINDS = ("frames", "pooled")
+INPUT_KINDS = ("frames", "pooled", "utterance")
 
 _VERSIONED = re.compile(r"^(?P<name>.+)-v(?P<version>\d+)$")
 
@@ -134,6 +134,13 @@ def validate_config(config: Mapping[str, Any], *, where: str = "config.json") ->
         max_frames = inp.get("max_frames")
         if not isinstance(max_frames, int) or isinstance(max_frames, bool) or max_frames <= 0:
             raise BundleError(f"{where}: 'input.max_frames' must be a positive integer, got {max_frames!r}")
+    if kind == "utterance":
+        enc = config.get("encoder")
+        if not isinstance(enc, dict) or not isinstance(enc.get("name"), str) \
+                or not re.fullmatch(r"[0-9a-f]{64}", str(enc.get("sha256"))):
+            raise BundleError(f"{where}: 'encoder' must name the encoder and the SHA-256 of its model.bin")
+        if not isinstance(config.get("feature_id"), str) or not isinstance(config.get("prior"), dict):
+            raise BundleError(f"{where}: an utterance bundle needs 'feature_id' and 'prior'")
     if not re.fullmatch(r"[0-9a-f]{64}", config["weights_sha256"]):
         raise BundleError(f"{where}: 'weights_sha256' is not a hex SHA-256 digest")
     weights = config["weights"]

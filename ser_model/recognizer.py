@@ -37,13 +37,16 @@ import threading
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from ser_model.bundle import load_bundle_config, resolve_bundle
 from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError
 from ser_model.result import EmotionResult
+
+if TYPE_CHECKING:
+    from ser_model.profile import VoiceProfile
 
 log = logging.getLogger(__name__)
 
@@ -129,7 +132,7 @@ class EmotionRecognizer:
 
     def __init__(
         self, path: Path, config: dict[str, Any], model: Any, tf: Any = None, *, jit: bool = True,
-        backend: str = "keras",
+        backend: str = "keras", whisper: Any = None,
     ) -> None:
         from ser_model.features import FeatureSettings
 
@@ -140,11 +143,18 @@ class EmotionRecognizer:
         self.sample_rate: int = int(config["sample_rate"])
         from ser_model.errors import BundleError
 
+        self.input_kind: str = config["input"]["kind"]
+        self._lock = threading.Lock()
+        self._tf = tf
+        self.backend: str = backend
+        self.feature_id: str | None = None
+        if self.input_kind == "utterance":
+            self._init_v3(config, model, whisper)
+            return
         try:
             self.settings = FeatureSettings.from_dict(config["features"])
         except (ParameterError, TypeError) as err:
             raise BundleError(f"{self.path}: bad feature settings in config.json: {_one_line(err)}") from err
-        self.input_kind: str = config["input"]["kind"]
         self.max_frames: int | None = config["input"].get("max_frames")
         self._mean = np.asarray(config["normalization"]["mean"], dtype=np.float32)
         self._std = np.asarray(config["normalization"]["std"], dtype=np.float32)
@@ -162,15 +172,62 @@ class EmotionRecognizer:
             )
         self._input_shape = shape
         self._check_model_shape(model, shape)
-        self._tf = tf
-        self._lock = threading.Lock()
-        self.backend: str = backend
         if backend == "numpy":
             self._call = model
             self._run_model(np.zeros(shape, dtype=np.float32))  # fails here, not on the first utterance
             self.jit = False
         else:
             self.jit = self._compile(model, shape, jit)
+
+    def _init_v3(self, config: dict[str, Any], model: Any, whisper: Any) -> None:
+        """ser-v3: Whisper encoder + prosody utterance vector, per-speaker standardisation."""
+        from ser_model import v3
+        from ser_model.errors import BundleError
+
+        self.settings = None
+        self.max_frames = None
+        self._whisper = whisper
+        self._mean, self._std, self._prior = v3.read_config(config, str(self.path))
+        self.feature_id = config["feature_id"]
+        dim = self._mean.shape[0]
+        self._input_shape = (1, v3.input_dim(dim))
+        self._check_model_shape(model, self._input_shape)
+        if self.backend != "numpy":
+            raise BundleError(f"{self.path}: ser-v3 heads run on the NumPy runtime only")
+        self._call = model
+        self._run_model(np.zeros(self._input_shape, dtype=np.float32))
+        self.jit = False
+
+    @property
+    def supports_profiles(self) -> bool:
+        """Whether :meth:`predict` can use a :class:`~ser_model.profile.VoiceProfile` (ser-v3 bundles)."""
+        return self.input_kind == "utterance"
+
+    def new_profile(self) -> VoiceProfile:
+        """An empty voice profile for this model's features; SerError when profiles are not supported."""
+        from ser_model.errors import SerError
+        from ser_model.profile import VoiceProfile
+
+        if not self.supports_profiles:
+            raise SerError(f"{self.model_version} does not support voice profiles")
+        return VoiceProfile.new(self.feature_id, int(self._mean.shape[0]))
+
+    def _check_profile(self, profile: VoiceProfile | None) -> None:
+        if profile is None or not self.supports_profiles:
+            return
+        from ser_model.profile import ProfileError, VoiceProfile
+
+        if not isinstance(profile, VoiceProfile):
+            raise ParameterError(f"profile must be a VoiceProfile, got {type(profile).__name__}")
+        if profile.feature_id != self.feature_id or profile.dim != self._mean.shape[0]:
+            raise ProfileError(f"voice profile was made for features {profile.feature_id!r}, "
+                               f"this model reads {self.feature_id!r}: reset the profile")
+
+    def utterance_vector(self, y: np.ndarray) -> np.ndarray:
+        """ser-v3 utterance vector (float32 (dim,)) of prepared audio ``y`` at the bundle's rate."""
+        from ser_model.encoder_features import utterance_vector
+
+        return utterance_vector(self._whisper, y)
 
     def _compile(self, model: Any, shape: tuple[int, ...], jit: bool) -> bool:
         """Trace the model once for ``shape`` (XLA-compiled when ``jit``); returns whether XLA is used.
@@ -236,6 +293,8 @@ class EmotionRecognizer:
         backend = backend_from_env() if backend is None else backend
         if backend not in BACKENDS:
             raise ParameterError(f"backend must be one of {BACKENDS}, got {backend!r}")
+        if config["input"]["kind"] == "utterance":
+            return cls._load_v3(folder, config, threads)
         if backend in ("auto", "numpy"):
             from ser_model import np_runtime
 
@@ -264,6 +323,30 @@ class EmotionRecognizer:
         if jit is None:
             jit = jit_from_env(default=True)
         return cls(folder, config, model, tf, jit=bool(jit), backend="keras")._warmed()
+
+    @classmethod
+    def _load_v3(cls, folder: Path, config: dict[str, Any], threads: int | None) -> EmotionRecognizer:
+        """A ser-v3 bundle: refuse another encoder, then the NumPy head and the shared Whisper model.
+
+        ``threads`` None uses :func:`~ser_model.whisper_model.shared_whisper` with its default
+        threads, the same call the STT makes, so one model serves both.
+        """
+        from ser_model import np_runtime
+        from ser_model.encoder_features import ENCODER_NAME, feature_id
+        from ser_model.errors import BundleError
+        from ser_model.whisper_model import TINY_EN_SHA256, shared_whisper
+
+        enc = config.get("encoder")
+        if not isinstance(enc, dict) or enc.get("name") != ENCODER_NAME or enc.get("sha256") != TINY_EN_SHA256:
+            got = f"{enc.get('name')} {str(enc.get('sha256'))[:12]}" if isinstance(enc, dict) else repr(enc)
+            raise BundleError(f"{folder}: trained with encoder {got}, but this build reads {ENCODER_NAME} "
+                              f"{TINY_EN_SHA256[:12]}: refusing to load it")
+        if config.get("feature_id") != feature_id():
+            raise BundleError(f"{folder}: trained on features {config.get('feature_id')!r}, this build computes "
+                              f"{feature_id()!r}: refusing to load it")
+        model = np_runtime.load_numpy_model(folder / config["weights"])
+        whisper = shared_whisper() if threads is None else shared_whisper(cpu_threads=threads)
+        return cls(folder, config, model, None, jit=False, backend="numpy", whisper=whisper)._warmed()
 
     def _check_model_shape(self, model: Any, shape: tuple[int | None, ...]) -> None:
         from ser_model.errors import BundleError
@@ -296,6 +379,11 @@ class EmotionRecognizer:
         """Normalised model input for prepared audio ``y`` (at the bundle's rate), batch of 1."""
         from ser_model.features import frame_features, pooled_features
 
+        if self.input_kind == "utterance":
+            from ser_model import v3
+
+            return v3.model_input(self.utterance_vector(y), norm_mean=self._mean, norm_std=self._std,
+                                  prior=self._prior, profile=None)
         if self.input_kind == "frames":
             feats = frame_features(y, settings=self.settings)
             feats = (feats - self._mean) / self._std
@@ -330,25 +418,44 @@ class EmotionRecognizer:
             seconds=time.perf_counter() - started,
         )
 
-    def _predict_prepared(self, y: np.ndarray, started: float) -> EmotionResult:
+    def _predict_prepared(self, y: np.ndarray, started: float, profile: VoiceProfile | None = None,
+                          learn: bool = False) -> EmotionResult:
         from ser_model.audio import is_silent
 
         if y.size == 0 or is_silent(y, sample_rate=self.sample_rate):
             raise NoSpeechError("no speech detected")
-        return self._result(self._run_model(self.features(y)), started)
+        if not self.supports_profiles:
+            return self._result(self._run_model(self.features(y)), started)
+        from ser_model import v3
+
+        self._check_profile(profile)
+        vec = self.utterance_vector(y)
+        x = v3.model_input(vec, norm_mean=self._mean, norm_std=self._std, prior=self._prior, profile=profile)
+        result = self._result(self._run_model(x), started)  # scored with the profile as it was
+        if learn and profile is not None:
+            profile.add(vec)
+        return result
 
     # -- public API ---------------------------------------------------------------------
 
-    def predict(self, samples: Any, sample_rate: int) -> EmotionResult:
+    def predict(self, samples: Any, sample_rate: int, profile: VoiceProfile | None = None, *,
+                learn: bool = False) -> EmotionResult:
         """The emotion in one utterance: a 1-D float array (mono) at any ``sample_rate``.
 
-        The model takes ``max_frames`` frames (about 3 s for the shipped CRNN); a longer
-        utterance is judged on its first ``max_frames`` frames, as in training's validation.
+        The CRNN bundles take ``max_frames`` frames (about 3 s); a longer utterance is judged
+        on its first ``max_frames`` frames. ser-v3 reads the whole utterance (up to 30 s).
+        ``profile``: the speaker's :class:`~ser_model.profile.VoiceProfile` (ser-v3; ignored by
+        bundles without :attr:`supports_profiles`). The utterance is scored with the profile as
+        it was; then, with ``learn=True``, its features (computed once) are added to it.
         For recordings, use :meth:`predict_windows` / :meth:`predict_file_windows`.
         Raises :class:`NoSpeechError` for silence or near-silence, :class:`ParameterError`
-        for a wrongly shaped array or rate.
+        for a wrongly shaped array or rate, ProfileError for a profile of other features.
         """
         started = time.perf_counter()
+        y = self._prepared(samples, sample_rate)
+        return self._predict_prepared(y, started, profile, learn)
+
+    def _prepared(self, samples: Any, sample_rate: int) -> np.ndarray:
         y = _as_mono(samples)
         rate = _check_rate(sample_rate)
         if y.size == 0:
@@ -357,10 +464,27 @@ class EmotionRecognizer:
 
         if is_silent(y, sample_rate=rate):
             raise NoSpeechError("no speech detected")
-        y = prepare(y, sample_rate=rate, target_rate=self.sample_rate)
-        return self._predict_prepared(y, started)
+        return prepare(y, sample_rate=rate, target_rate=self.sample_rate)
 
-    def predict_file(self, path: str | Path) -> EmotionResult:
+    def adapt(self, profile: VoiceProfile, samples: Any, sample_rate: int) -> None:
+        """Add one utterance to ``profile`` without scoring it (calibration).
+
+        Raises SerError when the model does not support profiles, NoSpeechError for silence.
+        """
+        if not self.supports_profiles:
+            from ser_model.errors import SerError
+
+            raise SerError(f"{self.model_version} does not support voice profiles")
+        self._check_profile(profile)
+        y = self._prepared(samples, sample_rate)
+        from ser_model.audio import is_silent
+
+        if y.size == 0 or is_silent(y, sample_rate=self.sample_rate):
+            raise NoSpeechError("no speech detected")
+        profile.add(self.utterance_vector(y))
+
+    def predict_file(self, path: str | Path, profile: VoiceProfile | None = None, *,
+                     learn: bool = False) -> EmotionResult:
         """The emotion in one utterance stored as a file (any format ser_model.audio.load_audio
         reads); judged like :meth:`predict`. For long recordings use :meth:`predict_file_windows`.
 
@@ -370,7 +494,7 @@ class EmotionRecognizer:
 
         started = time.perf_counter()
         y = load_audio(path, sample_rate=self.sample_rate)
-        return self._predict_prepared(y, started)
+        return self._predict_prepared(y, started, profile, learn)
 
     def predict_windows(
         self,

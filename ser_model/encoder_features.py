@@ -1,0 +1,203 @@
+"""ser-v3 features: Whisper tiny.en encoder frames plus cheap prosody, pooled per utterance.
+
+One utterance (prepared: mono, 16 kHz, trimmed, loudness-normalised, as ``audio.prepare``
+gives it) becomes:
+
+- ``encoder_frames``: (T, 384) float32, the Whisper encoder output (one row per 20 ms) of the
+  utterance's own log-mel (faster-whisper's ``FeatureExtractor``), not padded to 30 s;
+- ``prosody_stats``: (N_PROSODY,) float32, statistics of an autocorrelation F0 contour, frame
+  energy and spectral shape;
+- ``utterance_vector``: encoder mean and std over time, then the prosody stats: (DIM,).
+
+The encoder is the same :func:`ser_model.whisper_model.shared_whisper` object the STT uses.
+All functions are pure given the model: the same samples always give the same array.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ser_model.errors import ParameterError
+from ser_model.whisper_model import TINY_EN_SHA256
+
+SAMPLE_RATE = 16000
+ENCODER_NAME = "whisper-tiny.en"
+ENCODER_DIM = 384
+PROSODY_VERSION = "prosody-v1"
+#: Longest input the encoder accepts: 30 s of log-mel frames (3000; 1500 encoder frames).
+MAX_MEL_FRAMES = 3000
+
+_F0_MIN, _F0_MAX = 60.0, 400.0
+_FRAME, _HOP = 640, 160  # 40 ms analysis, 10 ms hop
+_EPS = 1e-10
+
+PROSODY_NAMES: tuple[str, ...] = (
+    "f0_logmean", "f0_logstd", "f0_p10", "f0_p90", "f0_range", "f0_slope", "f0_dstd",
+    "voiced_frac", "voicing_mean",
+    "energy_mean", "energy_std", "energy_p10", "energy_p90", "energy_dstd", "energy_slope",
+    "centroid_mean", "centroid_std", "rolloff_mean", "rolloff_std", "flatness_mean", "flatness_std",
+    "zcr_mean", "zcr_std", "hf_ratio_mean", "hf_ratio_std", "duration_log", "pause_frac",
+)
+N_PROSODY = len(PROSODY_NAMES)
+DIM = 2 * ENCODER_DIM + N_PROSODY
+
+
+def feature_id(encoder_sha256: str = TINY_EN_SHA256) -> str:
+    """The string naming this feature extractor; a profile or bundle with another one is refused."""
+    return f"{ENCODER_NAME}:{encoder_sha256[:12]}+{PROSODY_VERSION}:dim={DIM}"
+
+
+def _check(y: Any) -> np.ndarray:
+    y = np.asarray(y, dtype=np.float32)
+    if y.ndim != 1 or y.size == 0 or not np.isfinite(y).all():
+        raise ParameterError("samples must be a finite, non-empty 1-D array")
+    return y
+
+
+def encoder_frames(model: Any, y: np.ndarray) -> np.ndarray:
+    """Whisper encoder output of prepared 16 kHz samples ``y``: (T, 384) float32, T ~ len/320.
+
+    ``model`` is a ``faster_whisper.WhisperModel``. The log-mel comes from the model's own
+    feature extractor, cut to an even number of frames (the encoder's stride is 2), at most 30 s.
+    """
+    import ctranslate2
+
+    y = _check(y)
+    mel = model.feature_extractor(y)  # (80, frames)
+    n = min(mel.shape[1] - mel.shape[1] % 2, MAX_MEL_FRAMES)
+    if n < 2:
+        mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])), mode="edge")
+        n = 2
+    mel = np.ascontiguousarray(mel[None, :, :n], dtype=np.float32)
+    out = model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
+    return np.asarray(out, dtype=np.float32)[0]
+
+
+def _frames(y: np.ndarray) -> np.ndarray:
+    if y.size < _FRAME:
+        y = np.pad(y, (0, _FRAME - y.size))
+    n = 1 + (y.size - _FRAME) // _HOP
+    return np.lib.stride_tricks.as_strided(y, (n, _FRAME), (y.strides[0] * _HOP, y.strides[0]))
+
+
+def _slope(v: np.ndarray) -> float:
+    if v.size < 2:
+        return 0.0
+    t = np.linspace(-1.0, 1.0, v.size)
+    return float(np.dot(t, v - v.mean()) / np.dot(t, t))
+
+
+def prosody_stats(y: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Prosody of prepared samples: (N_PROSODY,) float32 in PROSODY_NAMES order.
+
+    F0 from the normalised autocorrelation of 40 ms frames (10 ms hop) in 60-400 Hz, voiced
+    where its peak is >= 0.45 and the frame is within 35 dB of the loudest; log-F0 in
+    semitone-like units (12*log2(f/100)). Energy in dB; spectral centroid/roll-off in kHz.
+    """
+    y = _check(y)
+    fr = _frames(y).astype(np.float32)
+    fr = fr - fr.mean(axis=1, keepdims=True)
+    win = np.hanning(_FRAME).astype(np.float32)
+    nfft = 2048
+    spec = np.fft.rfft(fr * win, n=nfft, axis=1)
+    power = (spec.real**2 + spec.imag**2).astype(np.float64)
+    ac = np.fft.irfft(power, axis=1)[:, :_FRAME]
+    ac0 = ac[:, :1] + _EPS
+    # unbias by the window's own autocorrelation so long lags are not penalised
+    wac = np.fft.irfft(np.abs(np.fft.rfft(win, n=nfft)) ** 2)[:_FRAME]
+    r = (ac / ac0) / np.maximum(wac / wac[0], 1e-3)
+    lo, hi = int(sample_rate / _F0_MAX), int(sample_rate / _F0_MIN)
+    seg = r[:, lo:hi]
+    lag = np.argmax(seg, axis=1)
+    peak = seg[np.arange(len(seg)), lag]
+    # parabolic refinement
+    li = np.clip(lag, 1, seg.shape[1] - 2)
+    a, b, c = seg[np.arange(len(seg)), li - 1], seg[np.arange(len(seg)), li], seg[np.arange(len(seg)), li + 1]
+    denom = a - 2 * b + c
+    off = np.where(np.abs(denom) > 1e-9, 0.5 * (a - c) / np.where(np.abs(denom) > 1e-9, denom, 1.0), 0.0)
+    f0 = sample_rate / (lo + li + np.clip(off, -1, 1))
+    energy = 10.0 * np.log10(ac[:, 0] / _FRAME + _EPS)
+    loud = energy > energy.max() - 35.0
+    voiced = (peak >= 0.45) & loud
+    st = 12.0 * np.log2(f0 / 100.0)
+    v = st[voiced]
+    if v.size >= 2:
+        f0s = [v.mean(), v.std(), *np.percentile(v, [10, 90])]
+        f0s.append(f0s[3] - f0s[2])
+        f0s.append(_slope(v))
+        f0s.append(float(np.diff(v).std()) if v.size > 2 else 0.0)
+    else:
+        f0s = [0.0] * 7
+    freqs = np.linspace(0, sample_rate / 2, power.shape[1])
+    total = power.sum(axis=1) + _EPS
+    centroid = (power @ freqs) / total / 1000.0
+    cum = np.cumsum(power, axis=1)
+    rolloff = freqs[np.argmax(cum >= 0.85 * cum[:, -1:], axis=1)] / 1000.0
+    flat = np.exp(np.mean(np.log(power + _EPS), axis=1)) / (power.mean(axis=1) + _EPS)
+    signs = np.signbit(fr)
+    zcr = np.mean(signs[:, 1:] != signs[:, :-1], axis=1)
+    hf = power[:, freqs >= 2000].sum(axis=1) / total
+    e = energy[loud] if loud.any() else energy
+    sel = loud if loud.sum() >= 2 else np.ones_like(loud)
+
+    def ms(x: np.ndarray) -> list[float]:
+        return [float(x[sel].mean()), float(x[sel].std())]
+
+    out = [
+        *f0s, float(voiced.mean()), float(peak[loud].mean()) if loud.any() else 0.0,
+        float(e.mean()), float(e.std()), *np.percentile(e, [10, 90]).tolist(),
+        float(np.diff(energy).std()) if energy.size > 1 else 0.0, _slope(energy),
+        *ms(centroid), *ms(rolloff), *ms(flat), *ms(zcr), *ms(hf),
+        float(np.log(y.size / sample_rate + 1e-3)), float(1.0 - loud.mean()),
+    ]
+    return np.nan_to_num(np.asarray(out, dtype=np.float32))
+
+
+def pool(frames: np.ndarray, prosody: np.ndarray) -> np.ndarray:
+    """The utterance vector (DIM,) float32: encoder mean, encoder std, prosody stats."""
+    frames = np.asarray(frames, dtype=np.float32)
+    return np.concatenate([frames.mean(0), frames.std(0), np.asarray(prosody, np.float32)]).astype(np.float32)
+
+
+def utterance_vector(model: Any, y: np.ndarray) -> np.ndarray:
+    """:func:`pool` of :func:`encoder_frames` and :func:`prosody_stats` of prepared samples."""
+    return pool(encoder_frames(model, y), prosody_stats(y))
+
+
+def _cache_key(path: Path) -> str:
+    st = path.stat()
+    text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{feature_id()}"
+    return hashlib.sha256(text.encode()).hexdigest()[:24]
+
+
+def clip_features(model: Any, path: str | Path, *,
+                  cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """(encoder frames as float16 (T, 384), prosody (N_PROSODY,)) of an audio file, cached.
+
+    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime and feature id.
+    """
+    from ser_model.audio import load_audio
+
+    path = Path(path)
+    cached = None
+    if cache_dir is not None:
+        cached = Path(cache_dir) / f"{_cache_key(path)}.npz"
+        if cached.is_file():
+            try:
+                with np.load(cached, allow_pickle=False) as z:
+                    return z["frames"], z["prosody"]
+            except (OSError, ValueError, KeyError):
+                pass
+    y = load_audio(path, sample_rate=SAMPLE_RATE)
+    frames = encoder_frames(model, y).astype(np.float16)
+    pros = prosody_stats(y)
+    if cached is not None:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cached.with_suffix(".tmp.npz")
+        np.savez(tmp, frames=frames, prosody=pros)
+        tmp.replace(cached)
+    return frames, pros
