@@ -39,7 +39,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "hears the emotion in your voice, and answers with care.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"assistant {__version__}")
-    p.add_argument("--config", metavar="FILE.toml", help="settings file (flags override it)")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="settings file (flags override it); every section and key is shown in "
+                        "docs/assistant.example.toml")
     src = p.add_argument_group("input")
     src.add_argument("--input", nargs="+", metavar="FILE", help="replay audio files, one utterance each")
     src.add_argument("--text", action="store_true", default=None, help="type lines instead of speaking")
@@ -72,12 +74,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace, base=None):
+    """The session's settings: ``base`` (default: the ``--config`` file, else the defaults)
+    with the flags given on top."""
     from assistant import config as cfgmod
 
-    config = cfgmod.load_toml(args.config) if args.config else cfgmod.AssistantConfig()
+    if base is None:
+        base = cfgmod.load_toml(args.config) if args.config else cfgmod.AssistantConfig()
     return cfgmod.replace(
-        config,
+        base,
         input={"files": tuple(args.input) if args.input else None, "text": args.text,
                "device": args.device, "max_turns": args.max_turns,
                "calibrate_seconds": args.calibrate_seconds},
@@ -160,13 +165,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.text and args.input:
         parser.error("--text and --input cannot be used together (type, or replay files)")
-    from assistant.config import ConfigError
+    from assistant.config import AssistantConfig, ConfigError, load_toml
 
-    try:
-        config = config_from_args(args)
+    try:  # a settings file that cannot be used: a set-up error (1)
+        base = load_toml(args.config) if args.config else AssistantConfig()
     except ConfigError as err:
         _err(str(err))
         return 1
+    try:  # a flag value out of range: a usage error (2), named by its flag
+        config = config_from_args(args, base)
+    except ConfigError as err:
+        parser.error(str(err))
     from assistant.loop import install_signal_handlers, run
     from assistant.ui import make_ui
 

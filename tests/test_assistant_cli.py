@@ -85,6 +85,60 @@ def test_config_file_then_flags(tmp_path):
     assert res.returncode == 1 and "min_confidance" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_example_config_loads_and_covers_every_setting():
+    """docs/assistant.example.toml is the page that says what goes in --config: it loads, its
+    values are the defaults, and it names every section and key (set, or commented out for
+    the keys whose default is unset)."""
+    import dataclasses
+    import re
+
+    from assistant.config import EXAMPLE_FILE, FLAGS, AssistantConfig
+
+    example = REPO / EXAMPLE_FILE
+    assert load_toml(example) == AssistantConfig()
+    text = example.read_text()
+    for section in dataclasses.fields(AssistantConfig):
+        body = re.search(rf"^\[{section.name}\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M)
+        assert body, f"[{section.name}] missing from {EXAMPLE_FILE}"
+        for key in dataclasses.fields(section.default_factory):
+            assert re.search(rf"^(# )?{key.name} = ", body.group(1), re.M), \
+                f"[{section.name}] {key.name} missing from {EXAMPLE_FILE}"
+            flag = FLAGS.get((section.name, key.name))
+            if flag:
+                assert flag in body.group(1), f"{EXAMPLE_FILE} does not name {flag}"
+    # every flag named in FLAGS is a real flag of the command
+    options = {o for a in build_parser()._actions for o in a.option_strings}
+    assert set(FLAGS.values()) <= options
+
+
+def test_config_errors_list_what_is_valid_and_name_flags(tmp_path):
+    """Keys written at the top level (as flags are spelled) or misspelled: the error says
+    where each belongs and lists the valid sections and keys; range errors name the flag."""
+    bad = tmp_path / "top.toml"
+    bad.write_text("log_dir = 'x'\nmax_turns = 3\nno_speak = true\n")
+    with pytest.raises(ConfigError) as err:
+        load_toml(bad)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "max_turns in [input]" in msg and "dir in [log]" in msg and "speak = false in [speech]" in msg
+    assert "[input] files, text," in msg and "[emotion] model, min_confidence" in msg
+    assert "docs/assistant.example.toml" in msg
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[emotion]\nmin_confidance = 0.6\n")
+    with pytest.raises(ConfigError, match=r"did you mean min_confidence in \[emotion\].*"
+                                          r"valid keys in \[emotion\]: model, min_confidence"):
+        load_toml(typo)
+    wrong_type = tmp_path / "type.toml"
+    wrong_type.write_text("[input]\nmax_turns = '3'\n")
+    with pytest.raises(ConfigError, match=r"max_turns \(--max-turns\) must be a whole number"):
+        load_toml(wrong_type)
+    res = run_cli("--text", "--max-turns", "0")
+    assert res.returncode == 2, res.stderr
+    assert "--max-turns must be at least 1" in res.stderr and "max_turns" not in res.stderr
+    res = run_cli("--text", "--min-confidence", "1.5")
+    assert res.returncode == 2 and "--min-confidence must be between 0 and 1" in res.stderr
+
+
 def test_whisper_is_the_default_engine():
     """The default config and the bare command line both pick Whisper (tiny.en, bundled)."""
     cfg = config_from_args(build_parser().parse_args([]))
