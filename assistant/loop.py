@@ -89,7 +89,7 @@ class Session:
         cfg = self.config
         ui = self.ui
         ui.state("starting")
-        if cfg.emotion.model is not None and cfg.source_kind != "text":
+        if cfg.emotion.model is not None:  # a model named but unusable is an error in every mode
             problem = check_bundle(cfg.emotion.model)
             if problem:
                 ui.notice(problem)

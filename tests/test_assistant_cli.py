@@ -295,3 +295,35 @@ def test_text_and_input_together_is_a_usage_error_2(tmp_path):
 def test_help_states_the_exit_convention():
     res = run_cli("--help")
     assert "130 interrupted" in res.stdout and "2 usage error" in res.stdout
+
+
+def test_unknown_model_is_an_error_in_text_mode_too(tmp_path):
+    """--model nonsense --text used to run a whole session: a named model that cannot be used
+    is a set-up error (exit 1) in every mode, as with --input and in ser-model."""
+    res = run_cli("--model", "nonsense", "--text", "--no-speak", "--log-dir", str(tmp_path), input="bye\n")
+    assert res.returncode == 1, res.stderr
+    errs = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(errs) == 1 and "nonsense" in errs[0] and "Traceback" not in res.stderr
+    assert not list(tmp_path.glob("session-*"))
+
+
+def test_flags_that_do_nothing_in_the_mode_get_a_note(tmp_path):
+    """Flags silently accepted where they do nothing: each gets one note, the session runs."""
+    res = run_cli("--text", "--no-speak", "--device", "3", "--calibrate-seconds", "2", "--stt", "sphinx",
+                  "--save-audio", "--voice", "en-us", "--log-dir", str(tmp_path), input="bye\n")
+    assert res.returncode == 0, res.stderr
+    for flag in ("--device", "--calibrate-seconds", "--stt", "--save-audio", "--voice"):
+        assert f"note: {flag} does nothing" in res.stderr, (flag, res.stderr)
+    res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input="bye\n")
+    assert "note:" not in res.stderr
+
+
+def test_idle_flag_notes_for_replay():
+    from assistant.cli import idle_flag_notes
+
+    args = build_parser().parse_args(["--input", "a.wav", "--stt", "none", "--stt-model", "x",
+                                      "--device", "2", "--model", "m"])
+    notes = idle_flag_notes(args, config_from_args(args))
+    assert any("--device does nothing with --input" in n for n in notes)
+    assert any("--stt-model does nothing with --stt none" in n for n in notes)
+    assert not any("--model" in n for n in notes)  # replayed audio is heard
