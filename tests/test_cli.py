@@ -22,10 +22,11 @@ EVALUATE_KEYS = {
 }  # fmt: skip
 
 
-def run(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, timeout: float = 240, env: dict | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False, cwd=cwd
     )
 
 
@@ -245,3 +246,50 @@ def test_hop_without_window_is_a_usage_error_2(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "a.wav"), "--hop", "1"])
     assert code == 2
     assert capsys.readouterr().err.strip() == "ser-model: error: --hop needs --window"
+
+
+@pytest.fixture(scope="module")
+def small_corpus(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two emotions of RAVDESS actor 01 under ravdess/Actor_01 (plot-examples in seconds)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("corpus")
+    actor = root / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    for emotion in ("01", "05"):  # neutral, angry
+        clip = sorted((datasets / "ravdess" / "Actor_01").glob(f"03-01-{emotion}-*.flac"))[0]
+        shutil.copy(clip, actor / clip.name)
+    return root
+
+
+def test_plot_examples_default_out_actor_and_errors(small_corpus: Path, tmp_path: Path) -> None:
+    """Without --out the figure goes to ./examples.png (not docs/results/ under whatever
+    folder one stands in) and the path is printed; a missing actor is named as such; errors
+    have the ser-model: prefix (exit 1, as other commands' run-time errors)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run("plot-examples", str(small_corpus), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (work / "examples.png").is_file() and not (work / "docs").exists()
+    assert proc.stdout.strip() == f"wrote {(work / 'examples.png').resolve()}"
+    proc = run("plot-examples", str(small_corpus), "--actor", "99", cwd=work)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == (f"ser-model: error: no clips of RAVDESS actor 99 under {small_corpus} "
+                                   "(actors found: 01)")
+    proc = run("plot-examples", str(tmp_path / "work"), cwd=work)
+    assert proc.returncode == 1 and proc.stderr.startswith("ser-model: error: no RAVDESS or TESS clips")
+    proc = run("plot-examples", "--help")
+    assert "examples:" in proc.stdout and "ser-model plot-examples ../shared/datasets" in proc.stdout
+
+
+def test_plot_examples_spectrograms_have_a_db_colour_bar(small_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    from ser_model import plots
+
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi: saved.setdefault("fig", fig) and Path(path))
+    plots.plot_examples(small_corpus, tmp_path / "x.png")
+    fig = saved["fig"]
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "dB"]
+    assert len(bars) == 2  # one per spectrogram row
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len({im.get_clim() for im in images}) == 1  # one dB scale for every row
