@@ -366,6 +366,8 @@ class Session:
             if self.transcriber is not None:
                 self.transcriber.close()
             if self.log is not None:
+                if not self.turns:
+                    self.log.discard()  # no turn, no session log
                 summary = self.summary()
                 self.log.write_summary({**summary, "ended_at": iso(time.time()),
                                         "model_version": self.recognizer.model_version if self.recognizer else None})

@@ -116,7 +116,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary.get("failed_inputs"):
         lines.append(f"  unreadable inputs: {summary['failed_inputs']}")
     log = summary.get("log")
-    lines.append(f"  log: {log}" if log else "  log: NOT kept (" + str(summary.get("log_error") or "disabled") + ")")
+    if log:
+        lines.append(f"  log: {log}")
+    elif not summary.get("turns") and not summary.get("log_error"):
+        lines.append("  log: none (no turn to keep)")
+    else:
+        lines.append("  log: NOT kept (" + str(summary.get("log_error") or "disabled") + ")")
     return "\n".join(lines)
 
 

@@ -327,3 +327,21 @@ def test_idle_flag_notes_for_replay():
     assert any("--device does nothing with --input" in n for n in notes)
     assert any("--stt-model does nothing with --stt none" in n for n in notes)
     assert not any("--model" in n for n in notes)  # replayed audio is heard
+
+
+@pytest.mark.parametrize("case", ["empty-text", "all-missing"])
+def test_a_session_without_turns_keeps_no_log(tmp_path, case):
+    """--text </dev/null, or --input files none of which can be read: no 0-turn log is left in
+    the history; the summary says why there is no log."""
+    logs = tmp_path / "logs"
+    if case == "empty-text":
+        res = run_cli("--text", "--no-speak", "--log-dir", str(logs), input="")
+        assert res.returncode == 0, res.stderr
+    else:
+        res = run_cli("--input", str(tmp_path / "a.wav"), str(tmp_path / "b.flac"), "--stt", "none",
+                      "--no-speak", "--plain", "--log-dir", str(logs))
+        assert res.returncode == 2, res.stderr
+    assert "Session summary: 0 turn(s)" in res.stdout and "log: none (no turn to keep)" in res.stdout
+    assert not list(logs.glob("session-*")) if logs.exists() else True
+    hist = run_cli("history", "--log-dir", str(logs))
+    assert hist.returncode == 0 and "no sessions" in hist.stdout
