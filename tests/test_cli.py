@@ -151,9 +151,16 @@ def test_evaluate_text_report(bundle: Path, clips: list[Path], tmp_path: Path) -
     data.mkdir()
     for clip in clips[:2]:
         (data / clip.name).symlink_to(clip)
-    proc = run("evaluate", str(data), "--model", str(bundle))
+    proc = run("evaluate", str(data), "--model", str(bundle), env={"COLUMNS": "80"})
     assert proc.returncode == 0, proc.stderr
     assert "UAR=" in proc.stdout and "confusion" in proc.stdout
+    lines = proc.stdout.splitlines()
+    # what was scored, then the scores: neither wraps at 80 columns
+    assert lines[0].endswith(f" on {data}") and lines[1].startswith("n=2  accuracy=")
+    assert "macro-F1=" in lines[1]
+    assert all(len(line) <= 80 for line in lines), proc.stdout
+    header = next(line for line in lines if "true \\ pred" in line)
+    assert all(f" {label} " in header for label in LABELS), header  # whole names, 'surprised' too
 
 
 @pytest.mark.parametrize(
