@@ -200,6 +200,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     if argv and argv[0] == "history":
         return cmd_history(argv[1:])
     parser = build_parser()
+    if argv and not argv[0].startswith("-"):  # the only words before options are subcommands
+        from ser_model.suggest import unknown_command
+
+        parser.error(unknown_command(argv[0], ["devices", "history"]))
     args = parser.parse_args(argv)
     if args.text and args.input:
         parser.error("--text and --input cannot be used together (type, or replay files)")

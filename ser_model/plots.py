@@ -149,19 +149,8 @@ def _ranges(numbers: Sequence[int]) -> str:
     return ", ".join(out)
 
 
-PLOT_EXAMPLES_EPILOG = """\
-The figure goes to examples.png in the current folder unless --out says otherwise; the path
-written is printed.
-
-examples:
-  ser-model plot-examples ../shared/datasets
-  ser-model plot-examples ../shared/datasets --actor 3 --out actor3.png
-  ser-model plot-examples ../shared/datasets --out docs/results    # docs/results/examples.png"""
-
-
 def add_plot_examples_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model plot-examples DIR``."""
-    parser.epilog = PLOT_EXAMPLES_EPILOG
     parser.add_argument("data_dir", help="corpora folder (e.g. ../shared/datasets)")
     from ser_model.outpaths import PLOT_SUFFIXES, check_output_file_or_dir
 

@@ -300,3 +300,31 @@ def test_plot_examples_spectrograms_have_a_db_colour_bar(small_corpus: Path, tmp
     assert len(bars) == 2  # one per spectrogram row
     images = [im for ax in fig.axes for im in ax.get_images()]
     assert len({im.get_clim() for im in images}) == 1  # one dB scale for every row
+
+
+@pytest.mark.parametrize("command", ["corpus", "predict", "evaluate", "train", "compare", "plot-examples", "models"])
+def test_every_command_help_has_examples(command: str) -> None:
+    """train, compare and plot-examples had none; ser-model --help gave 'plot-examples --help'
+    as that command's example."""
+    proc = run(command, "--help", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import re
+
+    examples = re.split(r"^examples?:$", proc.stdout, maxsplit=1, flags=re.M)[1].splitlines()[1:]
+    words = [line.split()[:2] for line in examples if line.strip()]
+    assert words and all(w == ["ser-model", command] for w in words), examples
+    assert not any(line.strip().endswith("--help") for line in examples)
+    top = run("--help").stdout.split("\ncommands:\n", 1)[1]
+    shown = top.split(f"  {command} ", 1)[1].splitlines()[1].strip()
+    assert shown.startswith(f"ser-model {command}") and not shown.endswith("--help"), shown
+
+
+def test_mistyped_command_gets_did_you_mean() -> None:
+    proc = run("predcit", "x.wav")
+    assert proc.returncode == 2
+    assert "ser-model: error: unknown command 'predcit' (did you mean 'predict'?); commands: corpus," in proc.stderr
+    proc = subprocess.run([str(SCRIPT.parent / "assistant"), "histroy"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "assistant: error: unknown command 'histroy' (did you mean 'history'?)" in proc.stderr
+    proc = run("zzz")
+    assert proc.returncode == 2 and "did you mean" not in proc.stderr and "commands: corpus" in proc.stderr
