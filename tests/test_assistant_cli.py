@@ -345,3 +345,27 @@ def test_a_session_without_turns_keeps_no_log(tmp_path, case):
     assert not list(logs.glob("session-*")) if logs.exists() else True
     hist = run_cli("history", "--log-dir", str(logs))
     assert hist.returncode == 0 and "no sessions" in hist.stdout
+
+
+def test_whisper_load_errors_are_in_our_words(tmp_path, monkeypatch):
+    """--allow-download with no way to download: the error said 'set HF_HUB_OFFLINE=0' or
+    carried the library's 'pass local_files_only=False' advice; it names the cause instead."""
+    from ser_model.whisper_model import WhisperModelError, load_failure_reason, load_whisper
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WhisperModelError) as err:
+        load_whisper("no-such-org/no-such-whisper", allow_download=True)
+    msg = str(err.value)
+    assert "no-such-org/no-such-whisper" in msg and "HF_HUB_OFFLINE" in msg and "=0" not in msg
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+
+    class ConnectError(Exception):
+        pass
+
+    assert "cannot be reached" in load_failure_reason(ConnectError("[Errno -2] Name or service not known"), "a/b")
+    library = RuntimeError("An error happened while trying to locate the files on the Hub. Cannot find the "
+                           "requested files in the local cache. Please check your connection, or pass "
+                           "'local_files_only=False' to fetch them.")
+    reason = load_failure_reason(library, "a/b")
+    assert "local_files_only" not in reason and reason.startswith("An error happened")
