@@ -231,3 +231,25 @@ def test_history_listing_ties_plurals_time_order_and_short_ids(tmp_path, capsys)
         find_session(tmp_path, "20240101-12")
     with pytest.raises(history.HistoryError, match="no session '\\*'"):
         find_session(tmp_path, "*")  # not a glob
+
+
+def test_stt_none_says_words_are_off_not_nothing_recognised():
+    import dataclasses
+
+    from rich.console import Console
+
+    turn = make_turn(1)
+    off = dataclasses.replace(turn, transcript=Transcript("", "none", seconds=0.0))
+    missed = dataclasses.replace(turn, transcript=Transcript("", "sphinx", seconds=0.2))
+    out = io.StringIO()
+    PlainUI(out=out, err=io.StringIO()).turn(off)
+    assert "you: (words off: --stt none" in out.getvalue() and "nothing recognised" not in out.getvalue()
+    out = io.StringIO()
+    PlainUI(out=out, err=io.StringIO()).turn(missed)
+    assert "you: (nothing recognised)" in out.getvalue()
+    buf = io.StringIO()
+    ui = RichUI(console=Console(file=buf, force_terminal=False, width=120))
+    ui.start()
+    ui.turn(off)
+    ui.stop()
+    assert "words off: --stt none" in buf.getvalue()
