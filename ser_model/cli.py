@@ -231,8 +231,11 @@ def _duration_s(file: str) -> float | None:
     then reads it through the full loader, which reports any real problem)."""
     import soundfile as sf
 
+    from ser_model.quiet import quiet_library_stderr
+
     try:
-        info = sf.info(file)
+        with quiet_library_stderr():
+            info = sf.info(file)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
         return None
     return info.duration if info.frames > 0 else None

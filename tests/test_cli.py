@@ -328,3 +328,30 @@ def test_mistyped_command_gets_did_you_mean() -> None:
     assert "assistant: error: unknown command 'histroy' (did you mean 'history'?)" in proc.stderr
     proc = run("zzz")
     assert proc.returncode == 2 and "did you mean" not in proc.stderr and "commands: corpus" in proc.stderr
+
+
+def test_cut_mp3_leaks_no_decoder_warnings(bundle: Path, clips: list[Path], tmp_path: Path) -> None:
+    """A cut MP3 printed mpg123's 'Warning: Xing stream size off ...' and '[src/libmpg123/...]
+    error:' lines; the command's own output is all there is."""
+    import soundfile as sf
+
+    y, rate = sf.read(clips[0], dtype="float32")
+    mp3 = tmp_path / "cut.mp3"
+    sf.write(mp3, y, rate, format="MP3", subtype="MPEG_LAYER_III")
+    data = mp3.read_bytes()
+    mp3.write_bytes(data[: len(data) // 2] + b"\xff\xfb\x90" + bytes(200))
+    for extra in ([], ["--window", "1"]):
+        proc = run("predict", str(mp3), "--model", str(bundle), *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert "Warning" not in proc.stderr and "mpg123" not in proc.stderr, proc.stderr
+
+
+def test_quiet_library_stderr_keeps_other_lines(capfd) -> None:
+    import os
+
+    from ser_model.quiet import quiet_library_stderr
+
+    with quiet_library_stderr():
+        os.write(2, b"Warning: Xing stream size off by more than 1%\n[src/libmpg123/layer3.c:1] error: x\n")
+        os.write(2, b"something else\n")
+    assert capfd.readouterr().err == "something else\n"
