@@ -28,8 +28,10 @@ subcommands:
   assistant profile show|reset [--user NAME]   your voice profile (adapts the emotion model)
   assistant calibrate [--user NAME]      read a few sentences so it learns your everyday voice
 
-exit status: 0 ok, 1 set-up error, 2 usage error or some --input files could not be read,
+exit status: 0 ok, 1 set-up error (e.g. a --model or --config file that cannot be used, in every
+mode), 2 usage error (incl. a flag value out of range) or some --input files could not be read,
 3 no input device (use --input FILE... or --text), 130 interrupted (Ctrl-C), 143 SIGTERM.
+A flag that does nothing in the chosen mode (--device with --text, ...) gets a note on stderr.
 
 safety: words about suicide or self-harm get a short reply pointing to local emergency
 services or a crisis line, and later replies keep pointing to help. This is a set of
@@ -43,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
                     "hears the emotion in your voice, and answers with care.",
         epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--version", action="version", version=f"assistant {__version__}")
-    p.add_argument("--config", metavar="FILE.toml", help="settings file (flags override it)")
+    p.add_argument("--config", metavar="FILE.toml",
+                   help="settings file (flags override it); every section and key is shown in "
+                        "docs/assistant.example.toml")
     src = p.add_argument_group("input")
     src.add_argument("--input", nargs="+", metavar="FILE", help="replay audio files, one utterance each")
     src.add_argument("--text", action="store_true", default=None, help="type lines instead of speaking")
@@ -81,12 +85,15 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
-def config_from_args(args: argparse.Namespace):
+def config_from_args(args: argparse.Namespace, base=None):
+    """The session's settings: ``base`` (default: the ``--config`` file, else the defaults)
+    with the flags given on top."""
     from assistant import config as cfgmod
 
-    config = cfgmod.load_toml(args.config) if args.config else cfgmod.AssistantConfig()
+    if base is None:
+        base = cfgmod.load_toml(args.config) if args.config else cfgmod.AssistantConfig()
     return cfgmod.replace(
-        config,
+        base,
         input={"files": tuple(args.input) if args.input else None, "text": args.text,
                "device": args.device, "max_turns": args.max_turns,
                "calibrate_seconds": args.calibrate_seconds},
@@ -98,6 +105,42 @@ def config_from_args(args: argparse.Namespace):
         log={"dir": args.log_dir, "save_audio": args.save_audio},
         ui={"plain": args.plain},
     )
+
+
+#: Flags that do nothing in some settings: (flag, argparse attribute, does nothing when, why).
+#: Given there, they are not an error (a --config file or a script may carry them for every
+#: mode) but each gets one note on stderr, so nobody believes they took effect.
+_IDLE_FLAGS = (
+    ("--device", "device", lambda c: c.source_kind != "mic", "no microphone is used"),
+    ("--calibrate-seconds", "calibrate_seconds", lambda c: c.source_kind != "mic",
+     "no microphone is calibrated"),
+    ("--stt", "stt", lambda c: c.source_kind == "text", "typed lines are not transcribed"),
+    ("--stt-model", "stt_model", lambda c: c.source_kind == "text" or c.stt.engine != "whisper",
+     "only Whisper takes a model"),
+    ("--allow-download", "allow_download",
+     lambda c: c.source_kind == "text" or c.stt.engine != "whisper" or c.stt.model is None,
+     "only a Whisper --stt-model hub name is downloaded"),
+    ("--model", "model", lambda c: c.source_kind == "text", "typed lines have no voice to hear"),
+    ("--save-audio", "save_audio", lambda c: c.source_kind == "text", "typed lines have no audio"),
+    ("--output-device", "output_device", lambda c: not c.speech.speak, "replies are not spoken"),
+    ("--voice", "voice", lambda c: not c.speech.speak, "replies are not spoken"),
+)
+
+
+def idle_flag_notes(args: argparse.Namespace, config) -> list[str]:
+    """One note for each flag given that does nothing with these settings."""
+    mode = {"text": "with --text", "file": "with --input", "mic": ""}[config.source_kind]
+    notes = []
+    for flag, attr, idle, why in _IDLE_FLAGS:
+        if getattr(args, attr, None) is not None and idle(config):
+            if flag in ("--output-device", "--voice"):
+                where = "with --no-speak" if args.no_speak else "with speak = false"
+            elif flag in ("--stt-model", "--allow-download") and config.source_kind != "text":
+                where = f"with --stt {config.stt.engine}"
+            else:
+                where = mode
+            notes.append(f"note: {flag} does nothing {where} ({why}); ignored")
+    return notes
 
 
 def _err(message: str) -> None:
@@ -171,16 +214,36 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return (profile_cli.cmd_profile if argv[0] == "profile" else profile_cli.cmd_calibrate)(argv[1:])
     parser = build_parser()
+    if argv and not argv[0].startswith("-"):  # the only words before options are subcommands
+        from ser_model.suggest import unknown_command
+
+        parser.error(unknown_command(argv[0], ["devices", "history"]))
     args = parser.parse_args(argv)
     if args.text and args.input:
         parser.error("--text and --input cannot be used together (type, or replay files)")
-    from assistant.config import ConfigError
+    from assistant.config import AssistantConfig, ConfigError, load_toml
 
-    try:
-        config = config_from_args(args)
+    try:  # a settings file that cannot be used: a set-up error (1)
+        base = load_toml(args.config) if args.config else AssistantConfig()
     except ConfigError as err:
         _err(str(err))
         return 1
+    try:  # a flag value out of range: a usage error (2), named by its flag
+        config = config_from_args(args, base)
+    except ConfigError as err:
+        parser.error(str(err))
+    if config.emotion.model is not None and config.source_kind == "text":
+        # The session checks a named model in every mode (exit 1, a set-up error, as in the
+        # other modes and in ser-model); check it here first so its error is not preceded by
+        # the note that typed lines do not use it.
+        from assistant.emotion import check_bundle
+
+        problem = check_bundle(config.emotion.model)
+        if problem:
+            _err(problem)
+            return 1
+    for note in idle_flag_notes(args, config):
+        _err(note)
     from assistant.loop import install_signal_handlers, run
     from assistant.ui import make_ui
 

@@ -140,12 +140,100 @@ DEFAULT_MIN_CONFIDENCE = 0.45
 
 STT_ENGINES = ("sphinx", "whisper", "google", "none")
 
+EXAMPLE_FILE = "docs/assistant.example.toml"
+"""The documented example of a settings file (every section and key), in the repository."""
+
+#: The command-line flag of each setting that has one: errors name the flag a person typed.
+#: ``--no-speak`` sets ``speak = false``.
+FLAGS: dict[tuple[str, str], str] = {
+    ("input", "files"): "--input", ("input", "text"): "--text", ("input", "device"): "--device",
+    ("input", "max_turns"): "--max-turns", ("input", "calibrate_seconds"): "--calibrate-seconds",
+    ("stt", "engine"): "--stt", ("stt", "model"): "--stt-model",
+    ("stt", "allow_download"): "--allow-download",
+    ("emotion", "model"): "--model", ("emotion", "min_confidence"): "--min-confidence",
+    ("emotion", "adapt"): "--no-adapt", ("emotion", "user"): "--user",
+    ("speech", "speak"): "--no-speak", ("speech", "output_device"): "--output-device",
+    ("speech", "voice"): "--voice", ("log", "dir"): "--log-dir", ("log", "save_audio"): "--save-audio",
+    ("ui", "plain"): "--plain",
+}
+
+
+def _sections() -> dict[str, type]:
+    return {f.name: f.default_factory for f in dataclasses.fields(AssistantConfig)}  # type: ignore[misc]
+
+
+def _keys(cls) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def setting_name(section: str, key: str) -> str:
+    """How to name a setting in an error: its flag (``--max-turns``) when it has one, else
+    the file's ``[section] key``."""
+    return FLAGS.get((section, key)) or f"[{section}] {key}"
+
+
+def valid_settings() -> str:
+    """Every section and its keys, on one line: ``[input] files, text, ...; [stt] ...``."""
+    return "; ".join(f"[{name}] {', '.join(_keys(cls))}" for name, cls in _sections().items())
+
+
+def _where(name: str) -> str | None:
+    """Where a misplaced or mistyped name belongs: ``max_turns in [input]``, or None."""
+    import difflib
+
+    wanted = name.lower().replace("-", "_").lstrip("_")
+    for (section, key), flag in FLAGS.items():
+        if wanted in (key, flag.lstrip("-").replace("-", "_")):
+            if flag in ("--no-speak", "--no-adapt"):
+                return f"{key} = false in [{section}]"
+            return f"{key} in [{section}]"
+    every = {f"{key} in [{section}]": key for section, cls in _sections().items() for key in _keys(cls)}
+    close = difflib.get_close_matches(wanted, list(every.values()), n=1, cutoff=0.7)
+    if close:
+        return next(where for where, key in every.items() if key == close[0])
+    return None
+
+
+def _unknown(names: list[str], section: str | None = None) -> ConfigError:
+    hints = [f"{n!r}: did you mean {w}?" for n in names if (w := _where(n))]
+    hint = f" ({'; '.join(hints)})" if hints else ""
+    if section is None:
+        what, valid = "section(s) or top-level key(s)", f"valid sections and keys: {valid_settings()}"
+    else:
+        what = f"key(s) in [{section}]"
+        valid = f"valid keys in [{section}]: {', '.join(_keys(_sections()[section]))}"
+    return ConfigError(f"unknown {what}: {', '.join(names)}{hint}; {valid} (example: {EXAMPLE_FILE})")
+
+
+_KINDS = {"bool": "true or false", "int": "a whole number", "float": "a number", "str": "a string",
+          "tuple[str, ...]": "a list of strings"}
+
+
+def _type_ok(value: Any, annotation: str) -> bool:
+    kinds = {"bool": (bool,), "int": (int,), "float": (int, float), "str": (str,)}
+    for part in (a.strip() for a in annotation.split("|")):
+        if part == "None":
+            continue  # TOML has no null: leave the key out for the default
+        if part.startswith("tuple["):
+            if isinstance(value, list | tuple) and all(isinstance(v, str) for v in value):
+                return True
+        elif isinstance(value, kinds[part]) and not (part != "bool" and isinstance(value, bool)):
+            return True
+    return False
+
 
 def _section(cls, data: Mapping[str, Any], name: str):
-    names = {f.name for f in dataclasses.fields(cls)}
-    unknown = sorted(set(data) - names)
+    names = _keys(cls)
+    unknown = sorted(set(data) - set(names))
     if unknown:
-        raise ConfigError(f"unknown key(s) in [{name}]: {', '.join(unknown)}")
+        raise _unknown(unknown, name)
+    types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
+    for key, value in data.items():
+        if not _type_ok(value, types[key]):
+            expected = _KINDS.get(types[key].replace(" | None", ""), types[key])
+            flag = FLAGS.get((name, key))
+            raise ConfigError(f"[{name}] {key}{f' ({flag})' if flag else ''} must be {expected}, "
+                              f"not {value!r}")
     values = dict(data)
     if "files" in values:
         values["files"] = tuple(str(p) for p in values["files"])
@@ -154,16 +242,16 @@ def _section(cls, data: Mapping[str, Any], name: str):
 
 def from_mapping(data: Mapping[str, Any]) -> AssistantConfig:
     """Build a config from a TOML-like mapping of sections."""
-    sections = {f.name: f for f in dataclasses.fields(AssistantConfig)}
+    sections = _sections()
     unknown = sorted(set(data) - set(sections))
     if unknown:
-        raise ConfigError(f"unknown section(s): {', '.join(unknown)}")
+        raise _unknown(unknown)
     kwargs = {}
-    for name, f in sections.items():
+    for name, cls in sections.items():
         sub = data.get(name, {})
         if not isinstance(sub, Mapping):
-            raise ConfigError(f"[{name}] must be a table")
-        kwargs[name] = _section(f.default_factory, sub, name)  # type: ignore[misc]
+            raise ConfigError(f"[{name}] must be a table (a [{name}] header with keys under it)")
+        kwargs[name] = _section(cls, sub, name)
     return validate(AssistantConfig(**kwargs))
 
 
@@ -176,7 +264,10 @@ def load_toml(path: str | Path) -> AssistantConfig:
         raise ConfigError(f"cannot read config {path}: {err.strerror or err}") from None
     except tomllib.TOMLDecodeError as err:
         raise ConfigError(f"invalid TOML in {path}: {err}") from None
-    return from_mapping(data)
+    try:
+        return from_mapping(data)
+    except ConfigError as err:
+        raise ConfigError(f"config {path}: {err}") from None
 
 
 def replace(config: AssistantConfig, **sections: Mapping[str, Any]) -> AssistantConfig:
@@ -190,17 +281,24 @@ def replace(config: AssistantConfig, **sections: Mapping[str, Any]) -> Assistant
 
 
 def validate(config: AssistantConfig) -> AssistantConfig:
-    """Check value ranges; raise ConfigError with a one-line message."""
+    """Check value ranges; raise ConfigError with a one-line message naming the flag (or the
+    file's ``[section] key`` for settings without one)."""
     if config.stt.engine not in STT_ENGINES:
-        raise ConfigError(f"unknown STT engine {config.stt.engine!r} (choose {', '.join(STT_ENGINES)})")
+        raise ConfigError(f"{setting_name('stt', 'engine')}: unknown STT engine {config.stt.engine!r} "
+                          f"(choose {', '.join(STT_ENGINES)})")
     if config.emotion.min_confidence is not None and not 0.0 <= config.emotion.min_confidence <= 1.0:
-        raise ConfigError("min_confidence must be between 0 and 1")
+        raise ConfigError(f"{setting_name('emotion', 'min_confidence')} must be between 0 and 1, "
+                          f"not {config.emotion.min_confidence:g}")
     if config.input.max_turns is not None and config.input.max_turns < 1:
-        raise ConfigError("max_turns must be at least 1")
+        raise ConfigError(f"{setting_name('input', 'max_turns')} must be at least 1, "
+                          f"not {config.input.max_turns}")
+    if config.input.calibrate_seconds < 0:
+        raise ConfigError(f"{setting_name('input', 'calibrate_seconds')} must not be negative")
     if config.input.files and config.input.text:
         raise ConfigError("--input and --text cannot be used together")
     if config.input.sample_rate < 8000:
-        raise ConfigError("sample_rate must be at least 8000")
+        raise ConfigError(f"{setting_name('input', 'sample_rate')} must be at least 8000, "
+                          f"not {config.input.sample_rate}")
     if config.emotion.user is not None:
         from assistant.profiles import ProfileStoreError, check_user
 

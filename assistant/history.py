@@ -55,24 +55,62 @@ def read_session(path: Path) -> SessionRecord:
     return rec
 
 
+def _log_files(log_dir: Path) -> list[Path]:
+    return sorted(log_dir.glob(f"session-*{LOG_SUFFIX}")) if log_dir.is_dir() else []
+
+
+def _started(rec: SessionRecord) -> tuple[str, str]:
+    """Sort key: the session's start time (UTC, so offsets do not matter), then its id."""
+    from datetime import UTC, datetime
+
+    started = rec.meta.get("started_at")
+    try:
+        stamp = datetime.fromisoformat(started).astimezone(UTC).isoformat() if started else ""
+    except (TypeError, ValueError):
+        stamp = ""
+    return (stamp or rec.session, rec.session)
+
+
 def list_sessions(log_dir: Path) -> list[SessionRecord]:
-    """Every session in ``log_dir``, oldest first."""
-    if not log_dir.is_dir():
-        return []
-    return [read_session(p) for p in sorted(log_dir.glob(f"session-*{LOG_SUFFIX}"))]
+    """Every session in ``log_dir``, oldest first (by start time; ids of one second are in
+    random order)."""
+    return sorted((read_session(p) for p in _log_files(log_dir)), key=_started)
 
 
 def find_session(log_dir: Path, spec: str) -> SessionRecord:
-    """A session by id, unique id prefix, or path of a log file."""
+    """A session by id, a unique start of it (``20240101``), a unique end of it (the short
+    ``3fa2`` after the time), or the path of a log file."""
     p = Path(spec)
     if p.is_file():
         return read_session(p)
-    matches = sorted(log_dir.glob(f"session-{spec}*{LOG_SUFFIX}")) if log_dir.is_dir() else []
+    ids = {f.name[len("session-"):-len(LOG_SUFFIX)]: f for f in _log_files(log_dir)}
+    if spec in ids:
+        return read_session(ids[spec])
+    matches = sorted(i for i in ids if spec and (i.startswith(spec) or i.endswith(spec)))
     if not matches:
         raise HistoryError(f"no session {spec!r} in {log_dir} (run 'assistant history' to list them)")
     if len(matches) > 1:
-        raise HistoryError(f"{spec!r} matches {len(matches)} sessions; give more of the id")
-    return read_session(matches[0])
+        shown = ", ".join(matches[:5]) + (", ..." if len(matches) > 5 else "")
+        raise HistoryError(f"{spec!r} matches {len(matches)} sessions ({shown}); give more of the id")
+    return read_session(ids[matches[0]])
+
+
+def plural(n: int, word: str) -> str:
+    """``1 turn``, ``2 turns``."""
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def dominant_emotion(labels: list[str]) -> str:
+    """``mostly sad``; ``mixed (angry, sad)`` when the most frequent labels tie; ``no emotion``."""
+    if not labels:
+        return "no emotion"
+    from collections import Counter
+
+    counts = Counter(labels).most_common()
+    top = [label for label, n in counts if n == counts[0][1]]
+    if len(top) > 1:
+        return f"mixed ({', '.join(sorted(top))})"
+    return f"mostly {top[0]}"
 
 
 CSV_COLUMNS = ["turn", "started_at", "ended_at", "source", "file", "audio_seconds", "transcript",
@@ -156,27 +194,27 @@ def main(args) -> int:
         if not sessions:
             print(f"no sessions in {log_dir}")
             return 0
-        print(f"sessions in {log_dir}:")
+        print(f"sessions in {log_dir} (oldest first):")
         for s in sessions:
             labels = [t["emotion"]["label"] for t in s.turns if t.get("emotion")]
-            top = max(set(labels), key=labels.count) if labels else "-"
             started = s.meta.get("started_at", "?")
             flag = "" if s.summary else "  (ended abruptly)"
-            print(f"  {s.session}  {started}  {len(s.turns):>3} turns  "
-                  f"source {s.meta.get('source', '?'):<4}  mostly {top}{flag}")
+            print(f"  {s.session}  {started}  {plural(len(s.turns), 'turn'):>9}  "
+                  f"source {s.meta.get('source', '?'):<4}  {dominant_emotion(labels)}{flag}")
+        print("(pass an id, its start or its last 4 characters to 'assistant history SESSION')")
         return 0
     rec = find_session(log_dir, args.session)
     did = False
     if args.csv:
         n = export_csv(rec, Path(args.csv))
-        print(f"wrote {n} turn(s) to {args.csv}")
+        print(f"wrote {plural(n, 'turn')} to {args.csv}")
         did = True
     if args.plot:
         plot_timeline(rec, Path(args.plot))
         print(f"wrote the emotion timeline to {args.plot}")
         did = True
     if not did:
-        print(f"session {rec.session}: {len(rec.turns)} turn(s), log {rec.path}")
+        print(f"session {rec.session}: {plural(len(rec.turns), 'turn')}, log {rec.path}")
         for t in rec.turns:
             emo = t.get("emotion")
             label = f"{emo['label']} {emo['confidence']:.2f}" if emo else "-"

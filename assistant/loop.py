@@ -98,7 +98,7 @@ class Session:
         cfg = self.config
         ui = self.ui
         ui.state("starting")
-        if cfg.emotion.model is not None and cfg.source_kind != "text":
+        if cfg.emotion.model is not None:  # a model named but unusable is an error in every mode
             problem = check_bundle(cfg.emotion.model)
             if problem:
                 ui.notice(problem)
@@ -381,6 +381,8 @@ class Session:
             if self.transcriber is not None:
                 self.transcriber.close()
             if self.log is not None:
+                if not self.turns:
+                    self.log.discard()  # no turn, no session log
                 summary = self.summary()
                 self.log.write_summary({**summary, "ended_at": iso(time.time()),
                                         "model_version": self.recognizer.model_version if self.recognizer else None})

@@ -114,6 +114,8 @@ class SessionLog:
         self._fd: int | None = None
         self.failed: str | None = None
         """One-line reason when the log is not being kept."""
+        self.discarded = False
+        """True once :meth:`discard` removed the log (a session without turns)."""
         try:
             created = not self.dir.exists()
             self.dir.mkdir(parents=True, exist_ok=True, mode=0o700)
@@ -180,6 +182,18 @@ class SessionLog:
     def write_summary(self, summary: Mapping[str, Any]) -> bool:
         """The last line, on a clean exit: ``{"type": "summary", ...}``."""
         return self.write({"type": "summary", "session": self.session, **summary})
+
+    def discard(self) -> None:
+        """Close and remove the log: a session with no turn keeps no file (all inputs
+        unreadable, empty typed input, Ctrl-C before the first turn)."""
+        was_open = self._fd is not None
+        self.close()
+        if was_open:
+            try:
+                self.path.unlink()
+            except OSError:
+                pass  # left behind: history lists it as a session of 0 turns
+        self.discarded = True
 
     def close(self) -> None:
         """Close the file (idempotent)."""

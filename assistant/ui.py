@@ -89,7 +89,7 @@ class PlainUI:
             where += f" from {turn.utterance.offset:.1f} s"
         lines = [f"--- turn {turn.turn} ({turn.utterance.source}{where}, "
                  f"{turn.utterance.seconds:.1f} s)",
-                 f"you: {turn.transcript.text or '(nothing recognised)'}"
+                 f"you: {heard(turn)}"
                  + (f"  [stt {turn.transcript.error}; fell back to {turn.transcript.fallback}]"
                     if turn.transcript.fallback else
                     f"  [stt error: {turn.transcript.error}]" if turn.transcript.error else ""),
@@ -115,6 +115,17 @@ class PlainUI:
         self._print(format_summary(summary))
 
 
+WORDS_OFF = "(words off: --stt none, the voice alone is heard)"
+
+
+def heard(turn: Turn) -> str:
+    """What the person said, or why there are no words: ``--stt none`` turns words off, which
+    is not the same as nothing recognised."""
+    if turn.transcript.text:
+        return turn.transcript.text
+    return WORDS_OFF if turn.transcript.engine == "none" else "(nothing recognised)"
+
+
 def format_summary(summary: Mapping[str, Any]) -> str:
     """Summary lines: turns, emotion distribution, median latency, where the log is."""
     dist = summary.get("emotions") or {}
@@ -126,7 +137,12 @@ def format_summary(summary: Mapping[str, Any]) -> str:
     if summary.get("failed_inputs"):
         lines.append(f"  unreadable inputs: {summary['failed_inputs']}")
     log = summary.get("log")
-    lines.append(f"  log: {log}" if log else "  log: NOT kept (" + str(summary.get("log_error") or "disabled") + ")")
+    if log:
+        lines.append(f"  log: {log}")
+    elif not summary.get("turns") and not summary.get("log_error"):
+        lines.append("  log: none (no turn to keep)")
+    else:
+        lines.append("  log: NOT kept (" + str(summary.get("log_error") or "disabled") + ")")
     return "\n".join(lines)
 
 
@@ -174,12 +190,12 @@ class RichUI:
         table = Table.grid(padding=(0, 1))
         table.add_column(style="bold", justify="right")
         table.add_column()
-        heard = turn.transcript.text or "[dim](nothing recognised)[/dim]"
+        said = turn.transcript.text or f"[dim]{heard(turn)}[/dim]"
         if turn.transcript.fallback:
-            heard += f" [dim](fell back to {turn.transcript.fallback}: {turn.transcript.error})[/dim]"
+            said += f" [dim](fell back to {turn.transcript.fallback}: {turn.transcript.error})[/dim]"
         elif turn.transcript.error:
-            heard += f" [red](stt error: {turn.transcript.error})[/red]"
-        table.add_row("you", heard)
+            said += f" [red](stt error: {turn.transcript.error})[/red]"
+        table.add_row("you", said)
         if turn.emotion is None:
             table.add_row("emotion", "[dim]" + _emotion_line(turn).split(": ", 1)[1] + "[/dim]")
         else:

@@ -256,8 +256,11 @@ def _read_soundfile(path: Path) -> tuple[np.ndarray, int] | str:
     """Read with libsndfile. Returns (frames x channels float32, rate) or a failure reason."""
     import soundfile as sf
 
+    from ser_model.quiet import quiet_library_stderr
+
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with quiet_library_stderr():  # mpg123's warnings on a cut MP3 are not ours to print
+            data, rate = sf.read(str(path), dtype="float32", always_2d=True)
     except sf.LibsndfileError as err:
         text = (err.error_string or str(err)).strip().rstrip(".")
         if "not recognised" in text.lower() or not _has_audio_magic(path):

@@ -41,7 +41,7 @@ commands:
   compare               speaker-independent comparison of models and baselines
                           ser-model compare --data ../shared/datasets
   plot-examples         plot waveforms and spectrograms of example clips
-                          ser-model plot-examples --help
+                          ser-model plot-examples ../shared/datasets --actor 3 --out actor3.png
   models                list the model bundles found (shipped and installed)
                           ser-model models
 
@@ -74,6 +74,33 @@ _HELP = {
     "plot-examples": "plot waveforms and spectrograms of example clips",
     "models": "list the model bundles found",
 }
+
+
+#: The examples at the end of each command's --help (one mechanism for every command).
+EXAMPLES = {
+    "corpus": ["ser-model corpus ../shared/datasets", "ser-model corpus DIR --json"],
+    "predict": ["ser-model predict a.wav b.flac", "ser-model predict a.wav --json",
+                "ser-model predict meeting.flac --window 3 --hop 1.5   # emotion over time, streamed"],
+    "evaluate": ["ser-model evaluate ../shared/datasets/ravdess/Actor_01",
+                 "ser-model evaluate DIR --model models/ser-crnn-v2 --json"],
+    "train": ["ser-model train --config configs/ser-crnn.toml",
+              "ser-model train --config configs/ser-crnn.toml --out models/my-model --epochs 5",
+              "ser-model train --config configs/ser-crnn.toml --limit-per-speaker 4 --epochs 1"
+              "   # a quick smoke run"],
+    "compare": ["ser-model compare --data ../shared/datasets",
+                "ser-model compare --data ../shared/datasets --quick --out /tmp/cmp   # a fast look"],
+    "plot-examples": [
+        "ser-model plot-examples ../shared/datasets                # ./examples.png",
+        "ser-model plot-examples ../shared/datasets --actor 3 --out actor3.png",
+        "ser-model plot-examples ../shared/datasets --out docs/results   # docs/results/examples.png"],
+    "models": ["ser-model models", "ser-model models --json"],
+}
+
+
+def _epilog(command: str, note: str = "") -> str:
+    lines = EXAMPLES[command]
+    head = "example:" if len(lines) == 1 else "examples:"
+    return (note + "\n\n" if note else "") + head + "\n" + "\n".join(f"  {line}" for line in lines)
 
 
 class CliError(SerError):
@@ -204,8 +231,11 @@ def _duration_s(file: str) -> float | None:
     then reads it through the full loader, which reports any real problem)."""
     import soundfile as sf
 
+    from ser_model.quiet import quiet_library_stderr
+
     try:
-        info = sf.info(file)
+        with quiet_library_stderr():
+            info = sf.info(file)
     except (sf.LibsndfileError, RuntimeError, OSError, TypeError):
         return None
     return info.duration if info.frames > 0 else None
@@ -307,7 +337,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     fmt = argparse.RawDescriptionHelpFormatter
 
     p = sub.add_parser("corpus", help=_HELP["corpus"], description=_HELP["corpus"] + ".", formatter_class=fmt,
-                       epilog="example:\n  ser-model corpus ../shared/datasets\n  ser-model corpus DIR --json")
+                       epilog=_epilog("corpus"))
     p.add_argument("dir", metavar="DIR", help="folder to scan recursively (RAVDESS, TESS, CREMA-D, SAVEE names)")
     p.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     p.set_defaults(func=_cmd_corpus)
@@ -319,8 +349,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         "An unreadable or silent file gives one error line on stderr; the others are still processed\n"
         "and the exit status is 2. A file more than twice as long as the model's input (~3 s) is\n"
         "analysed in 3 s windows (hop 1.5 s), one result per window, streamed in bounded memory.",
-        epilog="examples:\n  ser-model predict a.wav b.flac\n  ser-model predict a.wav --json\n"
-        "  ser-model predict meeting.flac --window 3 --hop 1.5   # emotion over time, streamed",
+        epilog=_epilog("predict"),
     )  # fmt: skip
     p.add_argument("files", nargs="+", metavar="FILE", help="audio files")
     p.add_argument("--model", metavar="PATH", default=None, help=model_help)
@@ -337,8 +366,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
         description="Predict every labelled clip under DIR (label from the corpus file name) and report\n"
         "accuracy, UAR (balanced accuracy), macro-F1, per-class recall and the confusion matrix.\n"
         "Unparsed names, unreadable files, silence and labels the model lacks are counted, not scored.",
-        epilog="examples:\n  ser-model evaluate ../shared/datasets/ravdess/Actor_01\n"
-        "  ser-model evaluate DIR --model models/ser-crnn-v2 --json",
+        epilog=_epilog("evaluate"),
     )  # fmt: skip
     p.add_argument("dir", metavar="DIR", help="folder of corpus clips (searched recursively)")
     p.add_argument("--model", metavar="PATH", default=None, help=model_help)
@@ -347,7 +375,10 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 
     selected = _selected_command(argv)
     for command, (module_name, add_name, _) in LAZY_COMMANDS.items():
-        p = sub.add_parser(command, help=_HELP[command], description=_HELP[command] + ".", formatter_class=fmt)
+        note = ("The figure goes to examples.png in the current folder unless --out says otherwise;\n"
+                "the path written is printed.") if command == "plot-examples" else ""
+        p = sub.add_parser(command, help=_HELP[command], description=_HELP[command] + ".", formatter_class=fmt,
+                           epilog=_epilog(command, note))
         p.set_defaults(func=None, lazy=command)
         if command == selected:
             import importlib
@@ -366,7 +397,7 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
             add_arguments(p)
 
     p = sub.add_parser("models", help=_HELP["models"], description=_HELP["models"] + ".", formatter_class=fmt,
-                       epilog="example:\n  ser-model models")
+                       epilog=_epilog("models"))
     p.add_argument("--json", action="store_true", help="one JSON object per bundle per line")
     p.set_defaults(func=_cmd_models)
     return parser
@@ -375,6 +406,13 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     """Entry point of the ``ser-model`` console script; returns the exit status."""
     argv = list(sys.argv[1:] if argv is None else argv)
+    word = _selected_command(argv)
+    if word is not None and word not in _HELP:
+        from ser_model.suggest import unknown_command
+
+        print(f"usage: {PROG} [-h] [--version] COMMAND ...", file=sys.stderr)
+        _error(unknown_command(word, list(_HELP)))
+        return 2
     try:
         parser = build_parser(argv)
         args = parser.parse_args(argv)

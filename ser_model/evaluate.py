@@ -193,9 +193,11 @@ def format_report(report: EvaluationReport) -> Any:
     from rich.table import Table
     from rich.text import Text
 
+    # Two short lines rather than one that wraps at 80 columns: what was scored, then the scores.
     head = Text.assemble(
         (f"{report.model_version}", "bold"),
-        f" on {report.root}: n={report.n}  accuracy={report.accuracy:.3f}  ",
+        f" on {report.root}\n",
+        f"n={report.n}  accuracy={report.accuracy:.3f}  ",
         (f"UAR={report.uar:.3f}", "bold"),
         f"  macro-F1={report.macro_f1:.3f}",
     )
@@ -209,7 +211,7 @@ def format_report(report: EvaluationReport) -> Any:
     confusion = Table(title="confusion (rows: true, columns: predicted)")
     confusion.add_column("true \\ pred")
     for label in report.labels:
-        confusion.add_column(label[:7], justify="right")
+        confusion.add_column(label, justify="right")  # whole names: seven fit in 80 columns
     for label, row in zip(report.labels, report.confusion):
         if label in report.support:
             confusion.add_row(label, *(str(v) for v in row))

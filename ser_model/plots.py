@@ -5,7 +5,6 @@
 from __future__ import annotations
 
 import argparse
-import sys
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -95,29 +94,41 @@ def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = 
         raise SerError(f"no such folder: {data_dir}")
     roots = [data_dir / c for c in ("ravdess", "tess") if (data_dir / c).is_dir()] or [data_dir]
     clips = [c for r in roots for c in scan(r).clips if c.corpus in ("ravdess", "tess")]
+    if not clips:
+        raise SerError(f"no RAVDESS or TESS clips under {data_dir}")
     if actor is not None:
+        actors = sorted({int(c.speaker.split(":")[1]) for c in clips
+                         if c.corpus == "ravdess" and c.speaker.split(":")[1].isdigit()})
         clips = [c for c in clips if c.speaker == f"ravdess:{actor:02d}"]
+        if not clips:
+            found = (f"actors found: {_ranges(actors)}" if actors else "no RAVDESS actor found there")
+            raise SerError(f"no clips of RAVDESS actor {actor} under {data_dir} ({found})")
     chosen = {}
     for c in sorted(clips, key=lambda c: (c.corpus != "ravdess", "-02-" not in c.path.name, str(c.path))):
         chosen.setdefault(c.label, c)
-    if not chosen:
-        raise SerError(f"no RAVDESS or TESS clips under {data_dir}")
     settings = FeatureSettings(parts=("logmel",), utterance_norm="none")
     plt = _plt()
     rows = [lab for lab in LABELS if lab in chosen]
     fig, axes = plt.subplots(len(rows), 2, figsize=(11, 1.9 * len(rows)), squeeze=False)
+    audio = {lab: load_audio(chosen[lab].path, sample_rate=settings.sample_rate) for lab in rows}
+    mels = {lab: frame_features(audio[lab], settings=settings) for lab in rows}
+    # One dB scale for every row, so the spectrograms of two emotions compare by colour.
+    vmin = min(float(m.min()) for m in mels.values())
+    vmax = max(float(m.max()) for m in mels.values())
     for r, lab in enumerate(rows):
         clip = chosen[lab]
-        y = load_audio(clip.path, sample_rate=settings.sample_rate)
+        y = audio[lab]
         t = np.arange(len(y)) / settings.sample_rate
         axes[r, 0].plot(t, y, lw=0.4)
         axes[r, 0].set_ylabel(lab)
         axes[r, 0].set_xlim(0, t[-1] if len(t) else 1)
         axes[r, 0].set_title(f"{clip.path.name} ({clip.speaker})", fontsize=8)
-        mel = frame_features(y, settings=settings)
+        mel = mels[lab]
         secs = len(mel) * settings.hop_length / settings.sample_rate
-        axes[r, 1].imshow(mel.T, origin="lower", aspect="auto", cmap="magma", extent=(0, secs, 0, settings.n_mels))
+        im = axes[r, 1].imshow(mel.T, origin="lower", aspect="auto", cmap="magma", vmin=vmin, vmax=vmax,
+                               extent=(0, secs, 0, settings.n_mels))
         axes[r, 1].set_ylabel("mel band")
+        fig.colorbar(im, ax=axes[r, 1], pad=0.01, fraction=0.04).set_label("dB", fontsize=8)
     axes[-1, 0].set_xlabel("seconds")
     axes[-1, 1].set_xlabel("seconds")
     fig.suptitle("waveform and log-mel spectrogram (dB) per emotion")
@@ -127,24 +138,33 @@ def plot_examples(data_dir: str | Path, out: str | Path, *, actor: int | None = 
     return _save(fig, out if out.suffix.lower() in PLOT_SUFFIXES else out / "examples.png", dpi=72)
 
 
+def _ranges(numbers: Sequence[int]) -> str:
+    """``1-20, 23`` for [1, 2, ..., 20, 23]."""
+    out: list[str] = []
+    for n in sorted(numbers):
+        if out and n == int(out[-1].split("-")[-1]) + 1:
+            out[-1] = f"{out[-1].split('-')[0]}-{n:02d}"
+        else:
+            out.append(f"{n:02d}")
+    return ", ".join(out)
+
+
 def add_plot_examples_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model plot-examples DIR``."""
     parser.add_argument("data_dir", help="corpora folder (e.g. ../shared/datasets)")
     from ser_model.outpaths import PLOT_SUFFIXES, check_output_file_or_dir
 
-    parser.add_argument("--out", default="docs/results", type=check_output_file_or_dir(PLOT_SUFFIXES),
-                        help="output .png (.pdf, .svg, ...) file or folder (default docs/results)")
+    parser.add_argument("--out", default="examples.png", type=check_output_file_or_dir(PLOT_SUFFIXES),
+                        help="output .png (.pdf, .svg, ...) file, or a folder that gets examples.png "
+                             "(default: examples.png in the current folder)")
     parser.add_argument("--actor", type=int, default=None, help="RAVDESS actor to take the examples from")
 
 
 def run_plot_examples(args: argparse.Namespace) -> int:
-    """Run ``ser-model plot-examples``; one line on error, exit status 2."""
-    try:
-        path = plot_examples(args.data_dir, args.out, actor=args.actor)
-    except SerError as err:
-        print(f"error: {err}", file=sys.stderr)
-        return 2
-    print(f"wrote {path}")
+    """Run ``ser-model plot-examples``; prints the absolute path written. Errors are SerError,
+    reported by the command line as one ``ser-model: error:`` line (exit status 1)."""
+    path = plot_examples(args.data_dir, args.out, actor=args.actor)
+    print(f"wrote {path.resolve()}")
     return 0
 
 

@@ -530,8 +530,11 @@ class EmotionRecognizer:
         import soundfile as sf
 
         path = Path(path)
+        from ser_model.quiet import quiet_library_stderr
+
         try:
-            f = sf.SoundFile(str(path))
+            with quiet_library_stderr():  # the decoder's own warnings (mpg123) stay out
+                f = sf.SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
             raise AudioLoadError(path, _one_line(err)) from err
         with f:
@@ -541,7 +544,12 @@ class EmotionRecognizer:
             buf_start = 0  # index of buf[0] in the file
             last_end = 0  # end of the last window yielded
             try:
-                for block in f.blocks(blocksize=hop, dtype="float32", always_2d=True):
+                blocks = f.blocks(blocksize=hop, dtype="float32", always_2d=True)
+                while True:
+                    with quiet_library_stderr():  # decoding a cut MP3 block: mpg123 speaks up
+                        block = next(blocks, None)
+                    if block is None:
+                        break
                     mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
                     buf = np.concatenate([buf, mono])
                     while len(buf) >= win:

@@ -170,9 +170,35 @@ def load_whisper(model: str | Path | None = None, *, cpu_threads: int = 0, allow
         if not Path(folder).is_dir() and local_only:
             raise WhisperModelError(f"Whisper model {folder!r} is not on disk "
                                     "(pass --allow-download to fetch it)") from None
-        lines = str(err).strip().splitlines()
-        raise WhisperModelError(f"cannot load Whisper model {folder}: "
-                                f"{lines[0] if lines else type(err).__name__}") from None
+        raise WhisperModelError(f"cannot load Whisper model {folder}: {load_failure_reason(err, folder)}") from None
+
+
+#: Phrases in a library's message that name the library's own parameters or settings
+#: ("pass 'local_files_only=False'", "set 'HF_HUB_OFFLINE=0'"): advice for its API, not for a
+#: person at this command line, whose flags are --stt-model and --allow-download.
+_LIBRARY_HINTS = ("local_files_only", "HF_HUB_OFFLINE", "huggingface_hub", "hf_hub", "snapshot", "repo_id",
+                  "revision")
+
+
+def load_failure_reason(err: BaseException, model: str) -> str:
+    """Why loading a Whisper model failed, in the command line's words, one line.
+
+    Known causes (downloads disabled, no network, no such model on the hub) are said plainly;
+    otherwise the library's first line, without sentences of advice about its own API."""
+    text = " ".join(str(err).split())
+    names = " ".join(type(e).__name__ for e in (err, err.__cause__, err.__context__) if e is not None)
+    is_dir = Path(model).is_dir()
+    if not is_dir and os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on"):
+        return "not on disk, and downloads are switched off in this environment (HF_HUB_OFFLINE)"
+    if not is_dir and ("Connect" in names or "Timeout" in names or "Name or service not known" in text
+                       or "Connection" in text):
+        return "not on disk, and the model hub cannot be reached (no network?)"
+    if not is_dir and ("RepositoryNotFound" in names or "404" in text or "401" in text):
+        return "no such model on the model hub (check the name, e.g. Systran/faster-whisper-tiny.en)"
+    import re
+
+    sentences = [x for x in re.split(r"(?<=[.!?])\s+", text) if x and not any(h in x for h in _LIBRARY_HINTS)]
+    return sentences[0] if sentences else type(err).__name__
 
 
 _shared: dict[tuple, Any] = {}

@@ -85,6 +85,60 @@ def test_config_file_then_flags(tmp_path):
     assert res.returncode == 1 and "min_confidance" in res.stderr and "Traceback" not in res.stderr
 
 
+def test_example_config_loads_and_covers_every_setting():
+    """docs/assistant.example.toml is the page that says what goes in --config: it loads, its
+    values are the defaults, and it names every section and key (set, or commented out for
+    the keys whose default is unset)."""
+    import dataclasses
+    import re
+
+    from assistant.config import EXAMPLE_FILE, FLAGS, AssistantConfig
+
+    example = REPO / EXAMPLE_FILE
+    assert load_toml(example) == AssistantConfig()
+    text = example.read_text()
+    for section in dataclasses.fields(AssistantConfig):
+        body = re.search(rf"^\[{section.name}\]\n(.*?)(?=^\[|\Z)", text, re.S | re.M)
+        assert body, f"[{section.name}] missing from {EXAMPLE_FILE}"
+        for key in dataclasses.fields(section.default_factory):
+            assert re.search(rf"^(# )?{key.name} = ", body.group(1), re.M), \
+                f"[{section.name}] {key.name} missing from {EXAMPLE_FILE}"
+            flag = FLAGS.get((section.name, key.name))
+            if flag:
+                assert flag in body.group(1), f"{EXAMPLE_FILE} does not name {flag}"
+    # every flag named in FLAGS is a real flag of the command
+    options = {o for a in build_parser()._actions for o in a.option_strings}
+    assert set(FLAGS.values()) <= options
+
+
+def test_config_errors_list_what_is_valid_and_name_flags(tmp_path):
+    """Keys written at the top level (as flags are spelled) or misspelled: the error says
+    where each belongs and lists the valid sections and keys; range errors name the flag."""
+    bad = tmp_path / "top.toml"
+    bad.write_text("log_dir = 'x'\nmax_turns = 3\nno_speak = true\n")
+    with pytest.raises(ConfigError) as err:
+        load_toml(bad)
+    msg = str(err.value)
+    assert "\n" not in msg
+    assert "max_turns in [input]" in msg and "dir in [log]" in msg and "speak = false in [speech]" in msg
+    assert "[input] files, text," in msg and "[emotion] model, min_confidence" in msg
+    assert "docs/assistant.example.toml" in msg
+    typo = tmp_path / "typo.toml"
+    typo.write_text("[emotion]\nmin_confidance = 0.6\n")
+    with pytest.raises(ConfigError, match=r"did you mean min_confidence in \[emotion\].*"
+                                          r"valid keys in \[emotion\]: model, min_confidence"):
+        load_toml(typo)
+    wrong_type = tmp_path / "type.toml"
+    wrong_type.write_text("[input]\nmax_turns = '3'\n")
+    with pytest.raises(ConfigError, match=r"max_turns \(--max-turns\) must be a whole number"):
+        load_toml(wrong_type)
+    res = run_cli("--text", "--max-turns", "0")
+    assert res.returncode == 2, res.stderr
+    assert "--max-turns must be at least 1" in res.stderr and "max_turns" not in res.stderr
+    res = run_cli("--text", "--min-confidence", "1.5")
+    assert res.returncode == 2 and "--min-confidence must be between 0 and 1" in res.stderr
+
+
 def test_whisper_is_the_default_engine():
     """The default config and the bare command line both pick Whisper (tiny.en, bundled)."""
     cfg = config_from_args(build_parser().parse_args([]))
@@ -241,3 +295,77 @@ def test_text_and_input_together_is_a_usage_error_2(tmp_path):
 def test_help_states_the_exit_convention():
     res = run_cli("--help")
     assert "130 interrupted" in res.stdout and "2 usage error" in res.stdout
+
+
+def test_unknown_model_is_an_error_in_text_mode_too(tmp_path):
+    """--model nonsense --text used to run a whole session: a named model that cannot be used
+    is a set-up error (exit 1) in every mode, as with --input and in ser-model."""
+    res = run_cli("--model", "nonsense", "--text", "--no-speak", "--log-dir", str(tmp_path), input="bye\n")
+    assert res.returncode == 1, res.stderr
+    errs = [line for line in res.stderr.splitlines() if line.strip()]
+    assert len(errs) == 1 and "nonsense" in errs[0] and "Traceback" not in res.stderr
+    assert not list(tmp_path.glob("session-*"))
+
+
+def test_flags_that_do_nothing_in_the_mode_get_a_note(tmp_path):
+    """Flags silently accepted where they do nothing: each gets one note, the session runs."""
+    res = run_cli("--text", "--no-speak", "--device", "3", "--calibrate-seconds", "2", "--stt", "sphinx",
+                  "--save-audio", "--voice", "en-us", "--log-dir", str(tmp_path), input="bye\n")
+    assert res.returncode == 0, res.stderr
+    for flag in ("--device", "--calibrate-seconds", "--stt", "--save-audio", "--voice"):
+        assert f"note: {flag} does nothing" in res.stderr, (flag, res.stderr)
+    res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input="bye\n")
+    assert "note:" not in res.stderr
+
+
+def test_idle_flag_notes_for_replay():
+    from assistant.cli import idle_flag_notes
+
+    args = build_parser().parse_args(["--input", "a.wav", "--stt", "none", "--stt-model", "x",
+                                      "--device", "2", "--model", "m"])
+    notes = idle_flag_notes(args, config_from_args(args))
+    assert any("--device does nothing with --input" in n for n in notes)
+    assert any("--stt-model does nothing with --stt none" in n for n in notes)
+    assert not any("--model" in n for n in notes)  # replayed audio is heard
+
+
+@pytest.mark.parametrize("case", ["empty-text", "all-missing"])
+def test_a_session_without_turns_keeps_no_log(tmp_path, case):
+    """--text </dev/null, or --input files none of which can be read: no 0-turn log is left in
+    the history; the summary says why there is no log."""
+    logs = tmp_path / "logs"
+    if case == "empty-text":
+        res = run_cli("--text", "--no-speak", "--log-dir", str(logs), input="")
+        assert res.returncode == 0, res.stderr
+    else:
+        res = run_cli("--input", str(tmp_path / "a.wav"), str(tmp_path / "b.flac"), "--stt", "none",
+                      "--no-speak", "--plain", "--log-dir", str(logs))
+        assert res.returncode == 2, res.stderr
+    assert "Session summary: 0 turn(s)" in res.stdout and "log: none (no turn to keep)" in res.stdout
+    assert not list(logs.glob("session-*")) if logs.exists() else True
+    hist = run_cli("history", "--log-dir", str(logs))
+    assert hist.returncode == 0 and "no sessions" in hist.stdout
+
+
+def test_whisper_load_errors_are_in_our_words(tmp_path, monkeypatch):
+    """--allow-download with no way to download: the error said 'set HF_HUB_OFFLINE=0' or
+    carried the library's 'pass local_files_only=False' advice; it names the cause instead."""
+    from ser_model.whisper_model import WhisperModelError, load_failure_reason, load_whisper
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    with pytest.raises(WhisperModelError) as err:
+        load_whisper("no-such-org/no-such-whisper", allow_download=True)
+    msg = str(err.value)
+    assert "no-such-org/no-such-whisper" in msg and "HF_HUB_OFFLINE" in msg and "=0" not in msg
+    monkeypatch.delenv("HF_HUB_OFFLINE")
+
+    class ConnectError(Exception):
+        pass
+
+    assert "cannot be reached" in load_failure_reason(ConnectError("[Errno -2] Name or service not known"), "a/b")
+    library = RuntimeError("An error happened while trying to locate the files on the Hub. Cannot find the "
+                           "requested files in the local cache. Please check your connection, or pass "
+                           "'local_files_only=False' to fetch them.")
+    reason = load_failure_reason(library, "a/b")
+    assert "local_files_only" not in reason and reason.startswith("An error happened")

@@ -191,3 +191,65 @@ def test_windows_and_file_offset_are_logged_and_shown():
     out = io.StringIO()
     PlainUI(out=out, err=io.StringIO()).turn(turn)
     assert "from 30.0 s" in out.getvalue() and "over time: 30-33 s sad, 33-36 s -" in out.getvalue()
+
+
+def _write_log(log_dir, session, started_at, labels):
+    import dataclasses
+
+    log = SessionLog(log_dir, session)
+    log.write_session({"started_at": started_at, "source": "file"})
+    for n, label in enumerate(labels, 1):
+        turn = make_turn(n)
+        log.write_turn(dataclasses.replace(turn, emotion=dataclasses.replace(turn.emotion, label=label)))
+    log.write_summary({"turns": len(labels)})
+    log.close()
+
+
+def test_history_listing_ties_plurals_time_order_and_short_ids(tmp_path, capsys):
+    """A 1-1 tie is 'mixed', not 'mostly angry'; '1 turn'; sessions by start time, not by the
+    random part of the id; the last 4 characters of an id find it; ambiguity is one clear line."""
+    import argparse
+
+    from assistant import history
+
+    # same second: file-name order (0000 first) is not time order (ffff started first)
+    _write_log(tmp_path, "20240101-120000-ffff", "2024-01-01T12:00:00.100+00:00", ["angry", "sad"])
+    _write_log(tmp_path, "20240101-120000-0000", "2024-01-01T12:00:00.900+00:00", ["sad"])
+    _write_log(tmp_path, "20240101-110000-abcd", "2024-01-01T13:30:00.000+02:00", ["sad", "sad", "happy"])
+    assert [s.session for s in list_sessions(tmp_path)] == [
+        "20240101-110000-abcd", "20240101-120000-ffff", "20240101-120000-0000"]
+    args = argparse.Namespace(log_dir=str(tmp_path), session=None, csv=None, plot=None)
+    assert history.main(args) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "3 turns" in lines[1] and "mostly sad" in lines[1]
+    assert "2 turns" in lines[2] and "mixed (angry, sad)" in lines[2] and "mostly" not in lines[2]
+    assert "1 turn " in lines[3] and "1 turns" not in lines[3]
+    assert find_session(tmp_path, "abcd").session == "20240101-110000-abcd"
+    assert find_session(tmp_path, "20240101-120000-0").session == "20240101-120000-0000"
+    with pytest.raises(history.HistoryError, match=r"'20240101-12' matches 2 sessions \(20240101-120000-0000, "
+                                                   r"20240101-120000-ffff\); give more of the id"):
+        find_session(tmp_path, "20240101-12")
+    with pytest.raises(history.HistoryError, match="no session '\\*'"):
+        find_session(tmp_path, "*")  # not a glob
+
+
+def test_stt_none_says_words_are_off_not_nothing_recognised():
+    import dataclasses
+
+    from rich.console import Console
+
+    turn = make_turn(1)
+    off = dataclasses.replace(turn, transcript=Transcript("", "none", seconds=0.0))
+    missed = dataclasses.replace(turn, transcript=Transcript("", "sphinx", seconds=0.2))
+    out = io.StringIO()
+    PlainUI(out=out, err=io.StringIO()).turn(off)
+    assert "you: (words off: --stt none" in out.getvalue() and "nothing recognised" not in out.getvalue()
+    out = io.StringIO()
+    PlainUI(out=out, err=io.StringIO()).turn(missed)
+    assert "you: (nothing recognised)" in out.getvalue()
+    buf = io.StringIO()
+    ui = RichUI(console=Console(file=buf, force_terminal=False, width=120))
+    ui.start()
+    ui.turn(off)
+    ui.stop()
+    assert "words off: --stt none" in buf.getvalue()

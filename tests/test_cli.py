@@ -22,10 +22,11 @@ EVALUATE_KEYS = {
 }  # fmt: skip
 
 
-def run(*args: str, timeout: float = 240, env: dict | None = None) -> subprocess.CompletedProcess:
+def run(*args: str, timeout: float = 240, env: dict | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
     full_env = {**os.environ, **(env or {})}
     return subprocess.run(
-        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False
+        [str(SCRIPT), *args], capture_output=True, text=True, timeout=timeout, env=full_env, check=False, cwd=cwd
     )
 
 
@@ -150,9 +151,16 @@ def test_evaluate_text_report(bundle: Path, clips: list[Path], tmp_path: Path) -
     data.mkdir()
     for clip in clips[:2]:
         (data / clip.name).symlink_to(clip)
-    proc = run("evaluate", str(data), "--model", str(bundle))
+    proc = run("evaluate", str(data), "--model", str(bundle), env={"COLUMNS": "80"})
     assert proc.returncode == 0, proc.stderr
     assert "UAR=" in proc.stdout and "confusion" in proc.stdout
+    lines = proc.stdout.splitlines()
+    # what was scored, then the scores: neither wraps at 80 columns
+    assert lines[0].endswith(f" on {data}") and lines[1].startswith("n=2  accuracy=")
+    assert "macro-F1=" in lines[1]
+    assert all(len(line) <= 80 for line in lines), proc.stdout
+    header = next(line for line in lines if "true \\ pred" in line)
+    assert all(f" {label} " in header for label in LABELS), header  # whole names, 'surprised' too
 
 
 @pytest.mark.parametrize(
@@ -245,3 +253,105 @@ def test_hop_without_window_is_a_usage_error_2(tmp_path, capsys):
     code = main(["predict", str(tmp_path / "a.wav"), "--hop", "1"])
     assert code == 2
     assert capsys.readouterr().err.strip() == "ser-model: error: --hop needs --window"
+
+
+@pytest.fixture(scope="module")
+def small_corpus(datasets: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Two emotions of RAVDESS actor 01 under ravdess/Actor_01 (plot-examples in seconds)."""
+    import shutil
+
+    root = tmp_path_factory.mktemp("corpus")
+    actor = root / "ravdess" / "Actor_01"
+    actor.mkdir(parents=True)
+    for emotion in ("01", "05"):  # neutral, angry
+        clip = sorted((datasets / "ravdess" / "Actor_01").glob(f"03-01-{emotion}-*.flac"))[0]
+        shutil.copy(clip, actor / clip.name)
+    return root
+
+
+def test_plot_examples_default_out_actor_and_errors(small_corpus: Path, tmp_path: Path) -> None:
+    """Without --out the figure goes to ./examples.png (not docs/results/ under whatever
+    folder one stands in) and the path is printed; a missing actor is named as such; errors
+    have the ser-model: prefix (exit 1, as other commands' run-time errors)."""
+    work = tmp_path / "work"
+    work.mkdir()
+    proc = run("plot-examples", str(small_corpus), cwd=work)
+    assert proc.returncode == 0, proc.stderr
+    assert (work / "examples.png").is_file() and not (work / "docs").exists()
+    assert proc.stdout.strip() == f"wrote {(work / 'examples.png').resolve()}"
+    proc = run("plot-examples", str(small_corpus), "--actor", "99", cwd=work)
+    assert proc.returncode == 1, proc.stderr
+    assert proc.stderr.strip() == (f"ser-model: error: no clips of RAVDESS actor 99 under {small_corpus} "
+                                   "(actors found: 01)")
+    proc = run("plot-examples", str(tmp_path / "work"), cwd=work)
+    assert proc.returncode == 1 and proc.stderr.startswith("ser-model: error: no RAVDESS or TESS clips")
+    proc = run("plot-examples", "--help")
+    assert "examples:" in proc.stdout and "ser-model plot-examples ../shared/datasets" in proc.stdout
+
+
+def test_plot_examples_spectrograms_have_a_db_colour_bar(small_corpus: Path, tmp_path: Path, monkeypatch) -> None:
+    from ser_model import plots
+
+    saved = {}
+    monkeypatch.setattr(plots, "_save", lambda fig, path, dpi: saved.setdefault("fig", fig) and Path(path))
+    plots.plot_examples(small_corpus, tmp_path / "x.png")
+    fig = saved["fig"]
+    bars = [ax for ax in fig.axes if ax.get_ylabel() == "dB"]
+    assert len(bars) == 2  # one per spectrogram row
+    images = [im for ax in fig.axes for im in ax.get_images()]
+    assert len({im.get_clim() for im in images}) == 1  # one dB scale for every row
+
+
+@pytest.mark.parametrize("command", ["corpus", "predict", "evaluate", "train", "compare", "plot-examples", "models"])
+def test_every_command_help_has_examples(command: str) -> None:
+    """train, compare and plot-examples had none; ser-model --help gave 'plot-examples --help'
+    as that command's example."""
+    proc = run(command, "--help", timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    import re
+
+    examples = re.split(r"^examples?:$", proc.stdout, maxsplit=1, flags=re.M)[1].splitlines()[1:]
+    words = [line.split()[:2] for line in examples if line.strip()]
+    assert words and all(w == ["ser-model", command] for w in words), examples
+    assert not any(line.strip().endswith("--help") for line in examples)
+    top = run("--help").stdout.split("\ncommands:\n", 1)[1]
+    shown = top.split(f"  {command} ", 1)[1].splitlines()[1].strip()
+    assert shown.startswith(f"ser-model {command}") and not shown.endswith("--help"), shown
+
+
+def test_mistyped_command_gets_did_you_mean() -> None:
+    proc = run("predcit", "x.wav")
+    assert proc.returncode == 2
+    assert "ser-model: error: unknown command 'predcit' (did you mean 'predict'?); commands: corpus," in proc.stderr
+    proc = subprocess.run([str(SCRIPT.parent / "assistant"), "histroy"], capture_output=True, text=True, timeout=60)
+    assert proc.returncode == 2
+    assert "assistant: error: unknown command 'histroy' (did you mean 'history'?)" in proc.stderr
+    proc = run("zzz")
+    assert proc.returncode == 2 and "did you mean" not in proc.stderr and "commands: corpus" in proc.stderr
+
+
+def test_cut_mp3_leaks_no_decoder_warnings(bundle: Path, clips: list[Path], tmp_path: Path) -> None:
+    """A cut MP3 printed mpg123's 'Warning: Xing stream size off ...' and '[src/libmpg123/...]
+    error:' lines; the command's own output is all there is."""
+    import soundfile as sf
+
+    y, rate = sf.read(clips[0], dtype="float32")
+    mp3 = tmp_path / "cut.mp3"
+    sf.write(mp3, y, rate, format="MP3", subtype="MPEG_LAYER_III")
+    data = mp3.read_bytes()
+    mp3.write_bytes(data[: len(data) // 2] + b"\xff\xfb\x90" + bytes(200))
+    for extra in ([], ["--window", "1"]):
+        proc = run("predict", str(mp3), "--model", str(bundle), *extra)
+        assert proc.returncode == 0, proc.stderr
+        assert "Warning" not in proc.stderr and "mpg123" not in proc.stderr, proc.stderr
+
+
+def test_quiet_library_stderr_keeps_other_lines(capfd) -> None:
+    import os
+
+    from ser_model.quiet import quiet_library_stderr
+
+    with quiet_library_stderr():
+        os.write(2, b"Warning: Xing stream size off by more than 1%\n[src/libmpg123/layer3.c:1] error: x\n")
+        os.write(2, b"something else\n")
+    assert capfd.readouterr().err == "something else\n"
