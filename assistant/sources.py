@@ -176,7 +176,10 @@ class FileSource(UtteranceSource):
         try:
             import soundfile as sf
 
-            info = sf.info(path)
+            from ser_model.quiet import quiet_library_stderr
+
+            with quiet_library_stderr():  # mpg123's own warnings (a cut MP3) stay off stderr
+                info = sf.info(path)
         except Exception:  # not readable by libsndfile: load_audio decides (and reports)
             return False
         return info.samplerate > 0 and info.frames > self.piece_seconds * info.samplerate
@@ -188,9 +191,11 @@ class FileSource(UtteranceSource):
         import soundfile as sf
 
         from ser_model.audio import prepare
+        from ser_model.quiet import quiet_library_stderr
 
         try:
-            f = sf.SoundFile(path)
+            with quiet_library_stderr():
+                f = sf.SoundFile(path)
         except Exception as err:
             raise _utterance_error(path, err) from None
         with f:

@@ -344,6 +344,11 @@ def test_cut_mp3_leaks_no_decoder_warnings(bundle: Path, clips: list[Path], tmp_
         proc = run("predict", str(mp3), "--model", str(bundle), *extra)
         assert proc.returncode == 0, proc.stderr
         assert "Warning" not in proc.stderr and "mpg123" not in proc.stderr, proc.stderr
+    proc = subprocess.run([str(SCRIPT.parent / "assistant"), "--input", str(mp3), "--stt", "none", "--no-speak",
+                           "--plain", "--model", str(bundle), "--log-dir", str(tmp_path / "logs")],
+                          capture_output=True, text=True, timeout=240)
+    assert proc.returncode == 0, proc.stderr
+    assert "Warning" not in proc.stderr and "mpg123" not in proc.stderr, proc.stderr
 
 
 def test_quiet_library_stderr_keeps_other_lines(capfd) -> None:
