@@ -131,7 +131,8 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | None) -> dict:
+def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | None,
+            repo: Path = REPO) -> dict:
     """Play ``clips`` (name, samples, turns expected) through one assistant session."""
     runtime = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     os.chmod(runtime, 0o700)
@@ -149,10 +150,13 @@ def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | No
     if hangover is not None:
         cmd += ["--end-silence", str(hangover)]
     cmd += args.extra
+    if repo != REPO and "--end-silence" in cmd:  # an older checkout has no such flag
+        i = cmd.index("--end-silence")
+        del cmd[i:i + 2]
     mic = Recorder(rig.env, MIC_SOURCE)
     spk = Recorder(rig.env, SPEAKER_SOURCE)
     t_start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=rig.env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=repo, env=rig.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: os.sched_setaffinity(0, cores))
     startup = None
@@ -282,6 +286,9 @@ def main() -> int:
     ap.add_argument("--no-speak", action="store_true", help="print replies instead of speaking")
     ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run each set with the assistant of this checkout (e.g. a git worktree of "
+                         "an older commit), in the same run, first: the machine's load changes by the minute")
     ap.add_argument("extra", nargs="*", help="more assistant flags (after --)")
     args = ap.parse_args()
 
@@ -299,14 +306,24 @@ def main() -> int:
         if args.clips in ("joined", "all"):
             sets["joined"] = [(c.name, c.samples, 2) for c in joined_sentences(Path(args.datasets), args.n)]
     results = []
-    for hang in args.hangover or [None]:
-        for name, clips in sets.items():
+    runs = [(None, name, REPO) for name in sets] if not args.baseline else []
+    for name in sets:
+        if args.baseline:
+            runs.append(("baseline", name, Path(args.baseline).resolve()))
+        for hang in args.hangover or ([None] if args.baseline else []):
+            runs.append((hang, name, REPO))
+    if not args.baseline and args.hangover:
+        runs = [(hang, name, REPO) for name in sets for hang in args.hangover]
+    for hang, name, repo in runs:
+        if hang == "baseline":
+            label, hang = f"{name} BASELINE {args.baseline}", None
+        else:
             label = name + (f" hang-over {hang:.2f} s" if hang is not None else "")
-            res = run_set(args, clips, hang)
-            if "error" in res:
-                print(res["error"], file=sys.stderr)
-                return 1
-            results.append({**summarise(label, res, args), "hangover_s": hang})
+        res = run_set(args, sets[name], hang, repo)
+        if "error" in res:
+            print(res["error"], file=sys.stderr)
+            return 1
+        results.append({**summarise(label, res, args), "hangover_s": hang if repo == REPO else "baseline"})
     if len(results) > 1:
         print("\ntrade-off: hang-over | set | perceived median/p90 ms | cut off | 2 sentences as 1")
         for r in results:
