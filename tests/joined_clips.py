@@ -77,11 +77,12 @@ def _clips(datasets: Path, statement: str, n: int) -> list[Path]:
     return out
 
 
-def _trim(y: np.ndarray, thresh: float = 0.01) -> np.ndarray:
-    """Without the leading and trailing silence of a RAVDESS clip (about 1 s each side)."""
+def _trim(y: np.ndarray) -> np.ndarray:
+    """Without the leading and trailing silence of a RAVDESS clip (about 1 s each side): from
+    100 ms before the first to 100 ms after the last frame within 30 dB of the loudest."""
     frames = len(y) // 320
     rms = np.sqrt((y[: frames * 320].reshape(frames, 320) ** 2).mean(axis=1))
-    on = np.flatnonzero(rms > thresh)
+    on = np.flatnonzero(rms > rms.max() * 10 ** (-30 / 20))
     if not len(on):
         return y
     return y[max(0, on[0] * 320 - 1600): min(len(y), (on[-1] + 1) * 320 + 1600)]
