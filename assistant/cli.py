@@ -55,6 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--max-turns", type=int, metavar="N", help="stop after N turns")
     src.add_argument("--calibrate-seconds", type=float, metavar="S",
                      help="ambient-noise calibration at start (default 1.0)")
+    src.add_argument("--end-silence", type=float, metavar="S",
+                     help="silence that ends your turn (default 0.3; longer after 'and', 'um' ...)")
+    src.add_argument("--vad", choices=("silero", "webrtc"), help="voice-activity detector (default silero)")
+    src.add_argument("--barge-in", action="store_true", default=None,
+                     help="listen while speaking: your voice stops the reply (default: only with "
+                          "PulseAudio's echo-cancelled source)")
     stt = p.add_argument_group("speech-to-text")
     stt.add_argument("--stt", choices=("whisper", "sphinx", "google", "none"),
                      help="engine: whisper (offline, default: tiny.en), sphinx (offline, "
@@ -96,7 +102,8 @@ def config_from_args(args: argparse.Namespace, base=None):
         base,
         input={"files": tuple(args.input) if args.input else None, "text": args.text,
                "device": args.device, "max_turns": args.max_turns,
-               "calibrate_seconds": args.calibrate_seconds},
+               "calibrate_seconds": args.calibrate_seconds, "pause_seconds": args.end_silence,
+               "vad": args.vad, "barge_in": args.barge_in},
         stt={"engine": args.stt, "model": args.stt_model, "allow_download": args.allow_download},
         emotion={"model": args.model, "min_confidence": args.min_confidence,
                  "adapt": False if args.no_adapt else None, "user": args.user},

@@ -36,8 +36,15 @@ class InputConfig:
     """Seconds of ambient noise measured at start to set the speech threshold."""
     min_energy: float = 50.0
     """Floor of the energy threshold after calibration (16-bit RMS units)."""
-    pause_seconds: float = 0.6
-    """Silence that ends an utterance (end-of-utterance detection)."""
+    pause_seconds: float = 0.3
+    """Silence that ends an utterance (``--end-silence``; the VAD decides what is silence)."""
+    continue_seconds: float = 0.9
+    """Silence that ends an utterance whose words so far clearly go on ("and", "the", "um")."""
+    vad: str = "silero"
+    """Voice-activity detector: ``silero`` or ``webrtc`` (``assistant.vad``)."""
+    barge_in: bool | None = None
+    """Listen while speaking and stop the reply when the user speaks (``--barge-in``); None:
+    only when PulseAudio's echo-cancelled source is the microphone."""
     phrase_time_limit: float = 15.0
     """Longest utterance in seconds; longer speech is cut there (a longer ``--input`` file
     is replayed in pieces of at most this length, cut at quiet points)."""
@@ -296,6 +303,10 @@ def validate(config: AssistantConfig) -> AssistantConfig:
         raise ConfigError(f"{setting_name('input', 'calibrate_seconds')} must not be negative")
     if config.input.files and config.input.text:
         raise ConfigError("--input and --text cannot be used together")
+    if not 0.05 <= config.input.pause_seconds <= 5.0:
+        raise ConfigError("--end-silence must be between 0.05 and 5 seconds")
+    if config.input.vad not in ("silero", "webrtc"):
+        raise ConfigError(f"unknown VAD {config.input.vad!r} (choose silero, webrtc)")
     if config.input.sample_rate < 8000:
         raise ConfigError(f"{setting_name('input', 'sample_rate')} must be at least 8000, "
                           f"not {config.input.sample_rate}")

@@ -83,6 +83,7 @@ class Session:
         self.responder = Responder(min_confidence=self._threshold())
         self._pool: ThreadPoolExecutor | None = None
         self._last_ser_error: str | None = None
+        self.barge_in = False
 
     def _threshold(self) -> float:
         """Below this confidence an emotion is uncertain: the user's --min-confidence, else
@@ -129,6 +130,11 @@ class Session:
         except TtsError as err:
             ui.notice(f"{err}; replies will be printed only")
             self.speaker = SilentSpeaker()
+        self.barge_in = False
+        if isinstance(self.source, MicrophoneSource):
+            # on by flag; else only when the capture is echo-cancelled (it would hear the reply)
+            name = self.source.device_name or ""
+            self.barge_in = cfg.input.barge_in if cfg.input.barge_in is not None else "echo" in name.lower()
         self.source.calibrate(ui.state)
         log_dir = Path(cfg.log.dir) if cfg.log.dir else default_log_dir()
         self.log = SessionLog(log_dir, self.session_id, on_error=ui.notice)
@@ -143,6 +149,7 @@ class Session:
             "speak": cfg.speech.speak and not isinstance(self.speaker, SilentSpeaker),
             "files": list(cfg.input.files),
             "pid": os.getpid(),
+            "barge_in": self.barge_in,
         })
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn")
         return None
@@ -225,6 +232,8 @@ class Session:
         number = len(self.turns) + 1
         latency = {"stt": stt_ms, "ser": ser_ms, "reply": reply_ms}
         voice_clips = self.recognizer.profile_clips if self.recognizer is not None and emotion else None
+        if utt.speech_ended_at is not None:  # the microphone: how long the endpointer waited
+            latency = {"endpoint": (utt.ended_at - utt.speech_ended_at) * 1000, **latency}
 
         def build(total_ms: float) -> Turn:
             return Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
@@ -244,12 +253,23 @@ class Session:
         extra: dict[str, Any] = {}
         if self.config.log.save_audio and utt.source != "text" and self.log and self.log.active:
             extra["audio_file"] = self._save_audio(utt, number)
+        if utt.speech_ended_at is not None:
+            extra["endpoint"] = {"words_at_pause": utt.words_so_far,
+                                 "silence_s": round(utt.trailing_silence, 3)}
         speech: dict[str, Any] = {"engine": self.speaker.name}
         extra["speech"] = speech
+        barge = self._start_barge_in()
         try:
-            spoken = self.speaker.say(reply, on_start=on_start)
+            if barge:
+                spoken = self.speaker.say(reply, on_start=on_start, stop=barge[0])
+            else:
+                spoken = self.speaker.say(reply, on_start=on_start)
             speech["audio_seconds"] = round(spoken.audio_seconds, 3)
             speech["synth_ms"] = round(spoken.synth_seconds * 1000, 1)
+            if spoken.interrupted and barge and "onset" in barge[2]:
+                onset = barge[2]["onset"]
+                speech["barge_in"] = {"played_s": round(spoken.played_seconds or 0.0, 3),
+                                      "stop_ms": round(((spoken.stopped_at or onset) - onset) * 1000, 1)}
         except TtsError as err:
             speech["error"] = str(err)
             if "turn" not in shown:
@@ -257,10 +277,39 @@ class Session:
             ui.notice(f"{err} (reply printed instead)")
         except KeyboardInterrupt:
             speech["interrupted"] = True
+            self._stop_barge_in(barge)
             self._finish_turn(shown.get("turn") or build((time.time() - utt.ended_at) * 1000), extra)
             raise
+        self._stop_barge_in(barge)
         turn = self._finish_turn(shown.get("turn") or build((time.time() - utt.ended_at) * 1000), extra)
         return turn
+
+    def _start_barge_in(self):
+        """While the reply plays, listen (barge-in, when on): (stop event for the speaker,
+        the listening thread, what it heard) or None."""
+        if not self.barge_in or not isinstance(self.source, MicrophoneSource) or isinstance(
+                self.speaker, SilentSpeaker):
+            return None
+        import threading
+
+        interrupt, done, heard = threading.Event(), threading.Event(), {}
+
+        def on_speech(onset: float) -> None:
+            heard["onset"] = onset
+            interrupt.set()
+
+        watcher = threading.Thread(target=self.source.watch_for_speech, args=(done, on_speech),
+                                   name="barge-in", daemon=True)
+        watcher.start()
+        return interrupt, watcher, heard, done
+
+    def _stop_barge_in(self, barge) -> None:
+        if barge is None:
+            return
+        barge[3].set()
+        barge[1].join(timeout=2)
+        if "onset" not in barge[2] and self.source is not None:
+            self.source.pause()
 
     def _finish_turn(self, turn: Turn, extra: dict) -> Turn:
         if self.log is not None:
@@ -325,6 +374,12 @@ class Session:
                     if sink is not None:
                         sink.cancel()
                     break
+                if utt.source != "text" and not self._has_speech(utt):
+                    if sink is not None:
+                        sink.cancel()
+                    sink = None
+                    self._no_speech(utt)
+                    continue
                 turn = self._turn(utt, sink)
                 sink = None
                 if turn.reply.strategy == "farewell" and not getattr(self.source, "mid_file", False):
@@ -339,6 +394,35 @@ class Session:
         if self.failed_inputs and code == EXIT_OK:
             code = EXIT_INPUT_FAILED
         return code
+
+    def _has_speech(self, utt: Utterance) -> bool:
+        """Whether the utterance holds speech: the microphone's endpointer measured its voiced
+        time; a file is asked of the same VAD. No speech: no STT, no reply, no turn."""
+        from assistant import vad
+
+        if utt.voiced_seconds is not None:
+            return utt.voiced_seconds >= vad.EndpointSettings().min_speech_s
+        try:
+            return vad.has_speech(utt.samples, utt.sample_rate, vad=vad.shared_vad(self.config.input.vad))
+        except Exception:  # a VAD that cannot run must not silence the assistant
+            return True
+
+    def _no_speech(self, utt: Utterance) -> None:
+        """Log an utterance without speech as a ``no_speech`` event (not a turn)."""
+        where = f" in {utt.file}" if utt.file else ""
+        if utt.offset:
+            where += f" at {utt.offset:.1f} s"
+        if utt.source == "file":
+            self.ui.notice(f"no speech{where} - no turn")
+        if self.log is not None:
+            record: dict[str, Any] = {"type": "no_speech", "session": self.session_id, "at": iso(utt.ended_at),
+                                      "source": utt.source, "file": utt.file,
+                                      "audio_seconds": round(utt.seconds, 3)}
+            if utt.offset is not None:
+                record["file_offset_s"] = round(float(utt.offset), 3)
+            if utt.voiced_seconds is not None:
+                record["voiced_seconds"] = round(utt.voiced_seconds, 3)
+            self.log.write(record)
 
     def _reconnect(self, why: str) -> bool:
         """The microphone is gone: say so, wait for it (``MIC_WAIT_S``), say what happened."""

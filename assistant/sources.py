@@ -270,7 +270,7 @@ class TextSource(UtteranceSource):
 
 # -- microphone --------------------------------------------------------------------------
 class _LevelStream:
-    """Wraps SpeechRecognition's stream to report the input level of each chunk."""
+    """Wraps the PyAudio capture stream to report the input level of each chunk."""
 
     def __init__(self, inner, on_level: Callable[[float], None],
                  gone: threading.Event | None = None) -> None:
@@ -283,7 +283,7 @@ class _LevelStream:
     def read(self, size):
         if self.gone is not None and self.gone.is_set():
             raise MicrophoneLost(self.gone_reason or "the microphone is gone")
-        data = self.inner.read(size)
+        data = self.inner.read(size, exception_on_overflow=False)
         if data:
             x = np.frombuffer(data, dtype="<i2").astype(np.float32)
             rms = float(np.sqrt(np.mean(x * x))) / 32768.0 if len(x) else 0.0
@@ -295,7 +295,7 @@ class _LevelStream:
 
     @property
     def pyaudio_stream(self):
-        return self.inner.pyaudio_stream
+        return self.inner
 
 
 class _SourceWatch:
@@ -339,19 +339,40 @@ class _SourceWatch:
 
 
 class MicrophoneSource(UtteranceSource):
-    """PyAudio capture through SpeechRecognition (``sr.Microphone`` + ``Recognizer.listen``)."""
+    """PyAudio capture in 32 ms frames; a trained VAD (``assistant.vad``) decides where an
+    utterance starts and ends (:class:`assistant.vad.Endpointer`).
+
+    The turn ends after ``input.pause_seconds`` of silence, or ``input.continue_seconds`` when
+    the words so far clearly go on; at each pause the streaming transcriber (when it can)
+    decodes the words so far, so the transcript is usually ready when the turn ends.
+    """
 
     kind = "mic"
 
     def __init__(self, config: AssistantConfig, on_level: Callable[[float], None] = lambda x: None) -> None:
+        from assistant.vad import EndpointSettings
+
         self.config = config
         self._on_level = on_level
-        self._mic = None
-        self._source = None
-        self._recognizer = None
+        self._pa = None
+        self._mic: _LevelStream | None = None
         self._paused = False
         self._watch: _SourceWatch | None = None
         self._index: int | None = None
+        self._vad = None
+        self._pending: list[bytes] = []  # frames heard by the barge-in watch, read first
+        cfg = config.input
+        self.endpoint = EndpointSettings(hangover_s=cfg.pause_seconds,
+                                         continue_s=max(cfg.pause_seconds, cfg.continue_seconds))
+
+    @property
+    def rate(self) -> int:
+        return int(self.config.input.sample_rate)
+
+    @property
+    def frame_samples(self) -> int:
+        """Samples per read at the capture rate (32 ms: one Silero frame at 16 kHz)."""
+        return int(round(512 * self.rate / 16000))
 
     def open(self) -> None:
         from assistant.audio_io import AudioSystemError, NoInputDeviceError, probe_devices, resolve_device
@@ -369,31 +390,27 @@ class MicrophoneSource(UtteranceSource):
 
     def _open_stream(self, index: int | None) -> None:
         """Open the capture stream on PortAudio device ``index`` (None: the default)."""
-        from assistant.audio_io import NoInputDeviceError, quiet_stderr
+        from assistant.audio_io import NoInputDeviceError, open_pyaudio, quiet_stderr
 
-        cfg = self.config.input
-        with quiet_stderr():
-            import speech_recognition as sr
+        if self._vad is None:
+            from assistant.vad import make_vad
 
-            try:
-                self._mic = sr.Microphone(device_index=index, sample_rate=cfg.sample_rate)
-                self._mic.__enter__()
-            except (OSError, AssertionError, AttributeError) as err:
-                raise NoInputDeviceError(f"no input device could be opened ({err})") from None
-        if self._mic.stream is None:  # sr.Microphone swallows the PortAudio error on open
-            raise NoInputDeviceError("no input device could be opened")
+            self._vad = make_vad(self.config.input.vad)
+        try:
+            if self._pa is None:
+                self._pa = open_pyaudio()
+            import pyaudio
+
+            with quiet_stderr():
+                stream = self._pa.open(format=pyaudio.paInt16, channels=1, rate=self.rate, input=True,
+                                       input_device_index=index, frames_per_buffer=self.frame_samples)
+        except (OSError, ValueError) as err:
+            raise NoInputDeviceError(f"no input device could be opened ({err})") from None
         self._paused = False
         self._watch = _SourceWatch.start_for_this_process()
-        self._mic.stream = _LevelStream(self._mic.stream, self._on_level,
-                                        self._watch.gone if self._watch else None)
+        self._mic = _LevelStream(stream, self._on_level, self._watch.gone if self._watch else None)
         if self._watch is not None:
-            self._mic.stream.gone_reason = f"the microphone ({self._watch.source}) was disconnected"
-        if self._recognizer is None:  # a reconnect keeps the calibrated threshold
-            r = sr.Recognizer()
-            r.pause_threshold = cfg.pause_seconds
-            r.non_speaking_duration = min(0.3, cfg.pause_seconds)
-            r.dynamic_energy_threshold = True
-            self._recognizer = r
+            self._mic.gone_reason = f"the microphone ({self._watch.source}) was disconnected"
 
     @property
     def device_name(self) -> str | None:
@@ -451,52 +468,126 @@ class MicrophoneSource(UtteranceSource):
         return False
 
     def calibrate(self, status: Callable[[str], None]) -> None:
-        cfg = self.config.input
-        r = self._recognizer
-        assert r is not None and self._mic is not None, "open() first"
+        """Let the capture settle (the VAD needs no threshold): ``calibrate_seconds`` are read
+        and dropped, and the VAD sees them once so its first real frame is not its first."""
+        assert self._mic is not None, "open() first"
         status("calibrating")
-        if cfg.calibrate_seconds > 0:
-            r.adjust_for_ambient_noise(self._mic, duration=cfg.calibrate_seconds)
-        r.energy_threshold = max(r.energy_threshold, cfg.min_energy)
+        n = int(self.config.input.calibrate_seconds * self.rate / self.frame_samples)
+        self.resume()
+        for _ in range(n):
+            self._vad.prob(self._frame16(self._read()))
+        self._vad.reset()
 
-    def next_utterance(self, sink=None) -> Utterance | None:
-        assert self._mic is not None and self._recognizer is not None, "open() first"
-        cfg = self.config.input
-        rate = self._mic.SAMPLE_RATE
-        chunks: list[bytes] = []
-        first_at: float | None = None
+    def _read(self) -> bytes:
+        if self._pending:
+            return self._pending.pop(0)
         try:
-            self.resume()
-            for audio in self._recognizer.listen(self._mic, phrase_time_limit=cfg.phrase_time_limit,
-                                                 stream=True):
-                raw = audio.get_raw_data()
-                if first_at is None:
-                    first_at = time.time() - len(raw) / 2 / rate
-                chunks.append(raw)
-                if sink is not None:
-                    sink.feed(raw if rate == 16000 else audio.get_raw_data(convert_rate=16000))
+            return self._mic.read(self.frame_samples)
         except MicrophoneLost:
             raise
         except OSError as err:  # PortAudio: the device went away under the stream
             raise MicrophoneLost(f"the microphone stopped working ({err})") from None
+
+    def _frame16(self, raw: bytes) -> np.ndarray:
+        """One frame as float32 at 16 kHz, exactly the VAD's frame length."""
+        x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
+        if self.rate != 16000:
+            from assistant.stt import _resample
+
+            x = _resample(x, self.rate, 16000)
+        n = self._vad.frame_samples
+        return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
+
+    def next_utterance(self, sink=None) -> Utterance | None:
+        """Frames until the endpointer says the turn ended (or ``phrase_time_limit``)."""
+        from collections import deque
+
+        from assistant.stt import to_pcm16
+        from assistant.vad import Endpointer
+
+        assert self._mic is not None, "open() first"
+        cfg = self.config.input
+        fs = self.frame_samples / self.rate
+        ep = Endpointer(self._vad, self.endpoint)
+        pre: deque[bytes] = deque(maxlen=max(1, int(self.endpoint.preroll_s / fs)))
+        frames: list[bytes] = []
+        started_at = last_voiced_at = None
+        voiced_frames = 0
+        self.resume()
+        while True:
+            raw = self._read()
+            if not raw:
+                break
+            x = self._frame16(raw)
+            event = ep.push(x)
+            now = time.time()
+            if not ep.started:
+                pre.append(raw)
+                continue
+            if event == "start":
+                frames = [*pre, raw]
+                started_at = now - len(frames) * fs
+                if sink is not None:
+                    for f in frames:
+                        sink.feed(f if self.rate == 16000 else to_pcm16(self._frame16(f)))
+            else:
+                frames.append(raw)
+                if sink is not None:
+                    sink.feed(raw if self.rate == 16000 else to_pcm16(x))
+            if ep.silence_s == 0.0:  # this frame was voiced
+                last_voiced_at = now
+                voiced_frames = len(frames)
+                if sink is not None and hasattr(sink, "voiced_until"):
+                    sink.voiced_until = len(frames) * 512
+            if event == "pause" and sink is not None and hasattr(sink, "speculate"):
+                ep.words = sink.speculate()
+            if event == "end" or len(frames) * fs >= cfg.phrase_time_limit:
+                break
         ended = time.time()
         self.pause()  # not recording while the assistant thinks and speaks
-        if not chunks:
+        if not frames:
             return None  # the stream ended (device gone)
-        pcm = np.frombuffer(b"".join(chunks), dtype="<i2").astype(np.float32) / 32768.0
-        return Utterance(samples=pcm, sample_rate=rate, started_at=first_at or ended,
-                         ended_at=ended, source="mic")
+        pcm = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float32) / 32768.0
+        return Utterance(samples=pcm, sample_rate=self.rate, started_at=started_at or ended,
+                         ended_at=ended, source="mic", speech_ended_at=last_voiced_at,
+                         voiced_seconds=ep.voiced_s, words_so_far=ep.text,
+                         trailing_silence=(len(frames) - voiced_frames) * fs)
+
+    # -- barge-in ----------------------------------------------------------------------
+    def watch_for_speech(self, stop, on_speech: Callable[[float], None]) -> None:
+        """Listen while the assistant speaks (barge-in): read frames until ``stop`` (an Event)
+        is set; at speech onset call ``on_speech(onset_time)`` and return. The frames heard
+        from just before the onset are kept and start the next utterance."""
+        from collections import deque
+
+        from assistant.vad import Endpointer, EndpointSettings
+
+        ep = Endpointer(self._vad, EndpointSettings(onset_s=self.endpoint.onset_s))
+        fs = self.frame_samples / self.rate
+        pre: deque[bytes] = deque(maxlen=max(1, int(self.endpoint.preroll_s / fs)))
+        self.resume()
+        while not stop.is_set():
+            try:
+                raw = self._read()
+            except MicrophoneLost:
+                return
+            pre.append(raw)
+            if ep.push(self._frame16(raw)) == "start":
+                self._pending = list(pre)
+                on_speech(time.time() - ep.voiced_s)
+                return
+        self.pause()
 
     def pause(self) -> None:
-        if self._mic is not None and self._mic.stream is not None and not self._paused:
-            stream = self._mic.stream.pyaudio_stream
+        if self._mic is not None and not self._paused:
+            stream = self._mic.pyaudio_stream
             if not stream.is_stopped():
                 stream.stop_stream()
             self._paused = True
 
     def resume(self) -> None:
-        if self._mic is not None and self._mic.stream is not None and self._paused:
-            stream = self._mic.stream.pyaudio_stream
+        if self._mic is not None and self._paused:
+            stream = self._mic.pyaudio_stream
             if stream.is_stopped():
                 stream.start_stream()
             self._paused = False
@@ -505,15 +596,22 @@ class MicrophoneSource(UtteranceSource):
         if self._watch is not None:
             self._watch.stop()
             self._watch = None
-        if self._mic is not None and self._mic.stream is not None:
-            from assistant.audio_io import quiet_stderr
+        from assistant.audio_io import quiet_stderr
 
+        if self._mic is not None:
             try:
                 with quiet_stderr():
-                    self._mic.__exit__(None, None, None)
+                    self._mic.close()
             except OSError:
                 pass  # the device is already gone; nothing left to release
         self._mic = None
+        if self._pa is not None:
+            with quiet_stderr():
+                try:
+                    self._pa.terminate()
+                except Exception:
+                    pass
+            self._pa = None
 
 
 def make_source(config: AssistantConfig, *, on_level: Callable[[float], None] = lambda x: None,

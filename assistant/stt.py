@@ -455,6 +455,10 @@ class WhisperTranscriber(Transcriber):
             return self._decode_padded(samples)
         return text
 
+    def start_stream(self) -> StreamingTranscription | None:
+        """A stream that decodes speculatively at each pause (see :class:`_WhisperStream`)."""
+        return _WhisperStream(self)
+
     def transcribe(self, utterance: Utterance) -> Transcript:
         t0 = time.perf_counter()
         if not self.wait():
@@ -469,6 +473,70 @@ class WhisperTranscriber(Transcriber):
         except Exception as err:
             raise SttError(f"whisper failed: {_one_line(err)}") from None
         return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
+
+
+class _WhisperStream(StreamingTranscription):
+    """Audio of one live utterance; :meth:`speculate` decodes what has been heard so far on a
+    worker thread while the endpointer waits out a pause. When no voiced audio came after it
+    (``voiced_until``, set by the capture), :meth:`finish` returns that decode instead of
+    starting again, so the decode overlaps the end-of-turn silence."""
+
+    _pool = None
+
+    def __init__(self, owner: WhisperTranscriber) -> None:
+        self._owner = owner
+        self._chunks: list[bytes] = []
+        self._n = 0
+        self.voiced_until = 0
+        """Samples (from the start of the stream) up to the end of the last voiced frame."""
+        self._spec: tuple[int, object] | None = None  # (samples covered, future of the text)
+
+    def feed(self, pcm16: bytes) -> None:
+        self._chunks.append(pcm16)
+        self._n += len(pcm16) // 2
+
+    def _samples(self) -> np.ndarray:
+        pcm = b"".join(self._chunks)
+        self._chunks = [pcm]
+        return np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+
+    def speculate(self):
+        """Start decoding the audio so far; returns a function that waits for its words."""
+        from concurrent.futures import ThreadPoolExecutor
+
+        if _WhisperStream._pool is None:
+            _WhisperStream._pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="stt-spec")
+        if self._spec is not None:
+            self._spec[1].cancel()  # an older pause's decode not started yet: not needed
+        y = self._samples()
+        utt = Utterance(samples=y, sample_rate=16000)
+        future = _WhisperStream._pool.submit(self._owner.transcribe, utt)
+        self._spec = (len(y), future)
+
+        def words() -> str | None:
+            if not future.done():
+                return None
+            try:
+                return future.result().text
+            except Exception:
+                return ""
+
+        return words
+
+    def finish(self) -> Transcript:
+        t0 = time.perf_counter()
+        if self._spec is not None and self._spec[0] >= self.voiced_until and not self._spec[1].cancelled():
+            try:
+                tr = self._spec[1].result()
+                return Transcript(text=tr.text, engine=tr.engine, seconds=time.perf_counter() - t0)
+            except Exception:
+                pass  # decode the whole utterance again below
+        tr = self._owner.transcribe(Utterance(samples=self._samples(), sample_rate=16000))
+        return Transcript(text=tr.text, engine=tr.engine, seconds=time.perf_counter() - t0)
+
+    def cancel(self) -> None:
+        self._chunks = []
+        self._spec = None
 
 
 def _loops(text: str) -> bool:

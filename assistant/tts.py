@@ -42,7 +42,11 @@ class Spoken:
     synth_seconds: float
     """Time spent synthesising before sound started."""
     interrupted: bool = False
-    """True when playback was cut short."""
+    """True when playback was cut short (barge-in: the user spoke)."""
+    stopped_at: float | None = None
+    """Wall-clock time playback was stopped, when ``interrupted``."""
+    played_seconds: float | None = None
+    """Seconds of the reply written to the device before it stopped, when ``interrupted``."""
 
 
 class Speaker(ABC):
@@ -51,8 +55,9 @@ class Speaker(ABC):
     name = "?"
 
     @abstractmethod
-    def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None) -> Spoken:
-        """Speak ``reply``; call ``on_start`` the moment sound starts. Raises TtsError."""
+    def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None, stop=None) -> Spoken:
+        """Speak ``reply``; call ``on_start`` the moment sound starts; stop as soon as ``stop``
+        (a ``threading.Event``, barge-in) is set. Raises TtsError."""
 
     def close(self) -> None:
         """Release the audio device."""
@@ -63,7 +68,7 @@ class SilentSpeaker(Speaker):
 
     name = "none"
 
-    def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None) -> Spoken:
+    def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None, stop=None) -> Spoken:
         on_start()
         return Spoken(audio_seconds=0.0, synth_seconds=0.0)
 
@@ -154,7 +159,7 @@ class Pyttsx3Speaker(Speaker):
             raise TtsError("speech synthesis produced no audio")
         return pcm, self._synth.sample_rate
 
-    def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None) -> Spoken:
+    def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None, stop=None) -> Spoken:
         t0 = time.perf_counter()
         pcm, rate = self.synthesize(reply.text, reply.tts_style)
         synth = time.perf_counter() - t0
@@ -170,12 +175,18 @@ class Pyttsx3Speaker(Speaker):
         interrupted = True
         from assistant.audio_io import quiet_stderr
 
+        barged = False
+        written = 0
         try:
             on_start()
             with quiet_stderr():  # ALSA prints "underrun occurred" on a busy machine
                 for i in range(0, len(pcm), step):
+                    if stop is not None and stop.is_set():
+                        barged = True
+                        break
                     stream.write(pcm[i:i + step])
-            interrupted = False
+                    written = i + step
+            interrupted = barged
         except OSError as err:
             raise TtsError(f"audio playback failed: {_one_line(err)}") from None
         finally:
@@ -183,6 +194,9 @@ class Pyttsx3Speaker(Speaker):
                 if not interrupted:
                     stream.stop_stream()  # let the last buffers play out
                 stream.close()  # on an active stream this discards what is queued: stop talking now
+        if barged:
+            return Spoken(audio_seconds=len(pcm) / 2 / rate, synth_seconds=synth, interrupted=True,
+                          stopped_at=time.time(), played_seconds=min(written, len(pcm)) / 2 / rate)
         return Spoken(audio_seconds=len(pcm) / 2 / rate, synth_seconds=synth)
 
     def close(self) -> None:

@@ -35,6 +35,16 @@ class Utterance:
     """Seconds into ``file`` where this utterance starts, when a long file is replayed in
     pieces (see ``sources.FileSource``); None for a whole file, the microphone or text."""
 
+    speech_ended_at: float | None = None
+    """Wall-clock end of the last voiced frame (microphone): ``ended_at - speech_ended_at`` is
+    the endpointing delay (``latency_ms.endpoint``)."""
+    voiced_seconds: float | None = None
+    """Voiced time the VAD found (microphone); None: not measured yet."""
+    words_so_far: str | None = None
+    """The words decoded at the last pause, when the endpointer asked for them."""
+    trailing_silence: float = 0.0
+    """Seconds of silence after the last voiced frame (the hang-over) kept in ``samples``."""
+
     @property
     def seconds(self) -> float:
         """Duration of the audio in seconds (0 in text mode)."""

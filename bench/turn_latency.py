@@ -1,13 +1,24 @@
-"""Turn latency through the real audio path: RAVDESS utterances played into a virtual microphone.
+"""What the user waits: perceived turn latency through the real audio path, and cut-offs.
 
 Starts a private PulseAudio daemon (``tests.audio_devices.PulseRig``), runs ``assistant``
-(sphinx, the shipped emotion model, spoken replies on the virtual speaker) as a subprocess
-pinned to ``--cores`` CPU cores, plays N utterances into the virtual microphone one at a time
-(each after the previous turn has been logged, i.e. after the reply was spoken), then reads the
-session log and prints the median ``latency_ms.total`` (end of utterance -> start of the spoken
-reply) and the per-stage breakdown.
+(default engines: Whisper tiny.en, the shipped emotion model, spoken replies on the virtual
+speaker) as a subprocess pinned to ``--cores`` CPU cores, plays clips into the virtual
+microphone one at a time (each after the previous reply has been spoken and logged) and
+records the virtual microphone and the virtual speaker at the same time. Per turn and as
+median / p90 it prints:
 
-    .venv/bin/python bench/turn_latency.py [-n 20] [--cores 2] [--model PATH] [--no-speak]
+- **perceived latency**: last voiced sample of the user's clip -> first voiced sample of the
+  reply, both measured on the recordings (what the user waits);
+- the stage times from the session log (``endpoint``: end of speech -> end of turn decided,
+  ``stt``, ``ser``, ``reply``, ``total``: end of turn -> reply starts, ``synth``);
+- with ``--clips unfinished``/``joined`` the **cut-off rate**: clips that should be one turn
+  but became two (``tests/joined_clips.py`` builds them from RAVDESS with Whisper word
+  timestamps).
+
+``--hangover S`` (repeatable) reruns the set at each end-of-turn silence, the trade-off table.
+
+    .venv/bin/python bench/turn_latency.py [-n 8] [--clips plain|unfinished|joined]
+        [--hangover 0.3 --hangover 0.5] [--stt whisper|sphinx] [--cores 2] [--no-speak]
 """
 
 from __future__ import annotations
@@ -20,13 +31,69 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from pathlib import Path
+
+import numpy as np
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from tests.audio_devices import PulseRig  # noqa: E402
+from tests.audio_devices import MIC_SOURCE, SPEAKER_SOURCE, PulseRig  # noqa: E402
+
+RATE = 16000
+FRAME = 320  # 20 ms
+VOICED_RMS = 0.01
+
+
+class Recorder:
+    """Records one PulseAudio source; sample i was heard at ``t0 + i / RATE`` (monotonic)."""
+
+    def __init__(self, env: dict, source: str) -> None:
+        self._proc = subprocess.Popen(
+            ["pacat", "--record", "-d", source, "--format=float32le", f"--rate={RATE}",
+             "--channels=1", "--latency-msec=10"],
+            stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, env=env)
+        self._chunks: list[bytes] = []
+        self.t0: float | None = None
+        self._n = 0
+        self._thread = threading.Thread(target=self._read, daemon=True)
+        self._thread.start()
+
+    def _read(self) -> None:
+        assert self._proc.stdout is not None
+        fd = self._proc.stdout.fileno()
+        while True:
+            chunk = os.read(fd, 1024)
+            if not chunk:
+                return
+            now = time.monotonic()
+            self._n += len(chunk)
+            if self.t0 is None or len(self._chunks) < 50:
+                # the earliest clock estimate of sample 0 over the first chunks (read jitter only delays)
+                t0 = now - self._n / 4 / RATE
+                self.t0 = t0 if self.t0 is None else min(self.t0, t0)
+            self._chunks.append(chunk)
+
+    def now_index(self) -> int:
+        return self._n // 4
+
+    def stop(self) -> np.ndarray:
+        self._proc.terminate()
+        self._proc.wait(timeout=5)
+        self._thread.join(timeout=5)
+        raw = b"".join(self._chunks)
+        raw = raw[: len(raw) - len(raw) % 4]
+        return np.frombuffer(raw, dtype=np.float32).copy()
+
+
+def voiced_frames(y: np.ndarray) -> np.ndarray:
+    n = len(y) // FRAME
+    if not n:
+        return np.zeros(0, bool)
+    f = y[: n * FRAME].reshape(n, FRAME).astype(np.float64)
+    return np.sqrt((f * f).mean(axis=1)) > VOICED_RMS
 
 
 def pick_files(datasets: Path, n: int) -> list[Path]:
@@ -41,48 +108,60 @@ def pick_files(datasets: Path, n: int) -> list[Path]:
     return files
 
 
-def count_turns(log_dir: Path) -> tuple[int, list[dict]]:
+def read_log(log_dir: Path) -> list[dict]:
     logs = sorted(log_dir.glob("session-*.jsonl"))
-    if not logs:
-        return 0, []
     lines = []
-    for raw in logs[0].read_text().splitlines():
+    for raw in (logs[0].read_text().splitlines() if logs else []):
         try:
             lines.append(json.loads(raw))
         except json.JSONDecodeError:
             pass
-    turns = [l for l in lines if l.get("type") == "turn"]
-    return len(turns), lines
+    return lines
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("-n", type=int, default=20, help="utterances (default 20)")
-    ap.add_argument("--cores", type=int, default=2, help="CPU cores for the assistant (default 2)")
-    ap.add_argument("--model", help="emotion model bundle (default: the shipped one)")
-    ap.add_argument("--no-speak", action="store_true", help="print replies instead of speaking")
-    ap.add_argument("--datasets", default=str(REPO.parent / "shared" / "datasets"))
-    ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
-    args = ap.parse_args()
+def events(lines: list[dict]) -> list[dict]:
+    """Turns and no-speech events: each is one end of turn the assistant decided."""
+    return [l for l in lines if l.get("type") in ("turn", "no_speech")]
 
-    files = pick_files(Path(args.datasets), args.n)
+
+def pct(xs, q):
+    xs = sorted(xs)
+    if not xs:
+        return float("nan")
+    return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
+
+
+def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | None,
+            repo: Path = REPO) -> dict:
+    """Play ``clips`` (name, samples, turns expected) through one assistant session."""
     runtime = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     os.chmod(runtime, 0o700)
     log_dir = runtime / "logs"
     rig = PulseRig(runtime)
     rig.start()
     cores = sorted(os.sched_getaffinity(0))[: args.cores]
-    cmd = [sys.executable, "-m", "assistant.cli", "--plain", "--log-dir", str(log_dir),
-           "--max-turns", str(args.n)]
+    cmd = [sys.executable, "-m", "assistant.cli", "--plain", "--log-dir", str(log_dir)]
+    if args.stt:
+        cmd += ["--stt", args.stt]
     if args.model:
         cmd += ["--model", args.model]
     if args.no_speak:
         cmd.append("--no-speak")
+    if hangover is not None:
+        cmd += ["--end-silence", str(hangover)]
+    cmd += args.extra
+    if repo != REPO and "--end-silence" in cmd:  # an older checkout has no such flag
+        i = cmd.index("--end-silence")
+        del cmd[i:i + 2]
+    mic = Recorder(rig.env, MIC_SOURCE)
+    spk = Recorder(rig.env, SPEAKER_SOURCE)
     t_start = time.monotonic()
-    proc = subprocess.Popen(cmd, cwd=REPO, env=rig.env, stdout=subprocess.PIPE,
+    proc = subprocess.Popen(cmd, cwd=repo, env=rig.env, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True,
                             preexec_fn=lambda: os.sched_setaffinity(0, cores))
     startup = None
+    plays: list[tuple[int, int]] = []  # (mic index when the clip started, events before it)
+    err = ""
     try:
         assert proc.stdout is not None
         for line in proc.stdout:
@@ -90,67 +169,177 @@ def main() -> int:
                 startup = time.monotonic() - t_start
                 break
         else:
-            print("assistant ended before listening:", proc.stderr.read(), file=sys.stderr)
-            return 1
-        for k, f in enumerate(files, 1):
-            time.sleep(0.4)
-            rig.play_into_mic(f)
+            return {"error": "assistant ended before listening: " + proc.stderr.read()[-2000:]}
+        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+        for k, (name, y, expect) in enumerate(clips, 1):
+            time.sleep(0.6)
+            before = len(events(read_log(log_dir)))
+            plays.append((mic.now_index(), before))
+            rig.play_into_mic(y)
+            # the reply (and any second turn) has been spoken when the log has the events and
+            # the speaker has been quiet for a while
             deadline = time.monotonic() + 40
-            while time.monotonic() < deadline and count_turns(log_dir)[0] < k:
+            while time.monotonic() < deadline and len(events(read_log(log_dir))) <= before:
                 if proc.poll() is not None:
                     break
                 time.sleep(0.05)
-            n_turns = count_turns(log_dir)[0]
-            print(f"  {k:>2}/{len(files)} {f.name}: {n_turns} turn(s) logged", file=sys.stderr)
+            # a second turn (a cut-off clip, or the second of two sentences) comes after the
+            # first reply: wait until no new event has come for a while
+            quiet_since, seen = time.monotonic(), len(events(read_log(log_dir)))
+            while time.monotonic() - quiet_since < (3.0 if expect > 1 else 2.0) and proc.poll() is None:
+                time.sleep(0.1)
+                now = len(events(read_log(log_dir)))
+                if now != seen:
+                    seen, quiet_since = now, time.monotonic()
+            n = len(events(read_log(log_dir))) - before
+            print(f"  {k:>2}/{len(clips)} {name}: {n} turn(s) (expected {expect})", file=sys.stderr)
             if proc.poll() is not None:
                 break
+        proc.terminate()
         try:
-            proc.wait(timeout=30)
+            _, err = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
-            proc.terminate()
-            proc.wait(timeout=30)
-        err = proc.stderr.read()
+            proc.kill()
     finally:
         if proc.poll() is None:
             proc.kill()
+        heard_mic = mic.stop()
+        heard_spk = spk.stop()
         rig.stop()
-    _, lines = count_turns(log_dir)
+    lines = read_log(log_dir)
     shutil.rmtree(runtime, ignore_errors=True)
+    evs = events(lines)
     turns = [l for l in lines if l.get("type") == "turn"]
-    if not turns:
-        print("no turns logged; assistant stderr:\n" + err, file=sys.stderr)
-        return 1
+    vm, vs = voiced_frames(heard_mic), voiced_frames(heard_spk)
+    offset = (spk.t0 - mic.t0) * RATE / FRAME  # speaker frame 0 is mic frame `offset`
+    rows = []
+    for k, (start, before) in enumerate(plays):
+        end = plays[k + 1][0] if k + 1 < len(plays) else len(heard_mic)
+        f0, f1 = start // FRAME, end // FRAME
+        on = np.flatnonzero(vm[f0:f1])
+        n_events = (plays[k + 1][1] if k + 1 < len(plays) else len(evs)) - before
+        mine = evs[before:before + n_events]
+        words = " ".join(e.get("transcript", "") for e in mine if e.get("type") == "turn").lower()
+        # the mic is closed while the assistant answers, so the rest of a cut-off sentence is
+        # often never heard: a cut shows as a first turn without the sentence's last word
+        first = next((e.get("transcript", "") for e in mine if e.get("type") == "turn"), "").lower()
+        row = {"clip": clips[k][0], "expected": clips[k][2], "turns": n_events, "words": words,
+               "cut": n_events > 1 or "door" not in first}
+        if len(on):
+            last_in = f0 + on[-1] + 1  # end of the last voiced input frame (mic frames)
+            s_from = max(0, int(np.floor(last_in - offset)))
+            s_to = int(np.ceil(f1 - offset)) + 200
+            out = np.flatnonzero(vs[s_from:s_to])
+            if len(out) and not args.no_speak and clips[k][2] == 1:
+                row["perceived_ms"] = round(((s_from + out[0]) + offset - last_in) * FRAME / RATE * 1000, 1)
+        rows.append(row)
+    return {"startup_s": round(startup or -1, 2), "rows": rows, "turns": turns, "events": evs,
+            "stderr": err}
 
-    def med(key):
-        return statistics.median(t["latency_ms"][key] for t in turns)
 
-    with_emotion = [t for t in turns if t.get("emotion")]
-    result = {
-        "turns": len(turns), "utterances": len(files), "cores": len(cores),
-        "startup_to_listening_s": round(startup or -1, 2),
-        "median_total_ms": round(med("total"), 1),
-        "median_stage_ms": {k: round(med(k), 1) for k in ("stt", "ser", "reply")},
-        "p90_total_ms": round(sorted(t["latency_ms"]["total"] for t in turns)[int(0.9 * (len(turns) - 1))], 1),
-        "median_synth_ms": round(statistics.median(t.get("speech", {}).get("synth_ms", 0) for t in turns), 1),
-        "turns_with_emotion": len(with_emotion),
-        "model_version": with_emotion[0]["emotion"]["model_version"] if with_emotion else None,
-        "empty_transcripts": sum(1 for t in turns if not t["transcript"].strip()),
+def summarise(name: str, res: dict, args) -> dict:
+    rows, turns = res["rows"], res["turns"]
+    perceived = [r["perceived_ms"] for r in rows if "perceived_ms" in r and r["turns"] == r["expected"]
+                 and not (r["expected"] == 1 and r["cut"] and name.startswith("unfinished"))]
+    stages = {}
+    for key in ("endpoint", "stt", "ser", "reply", "total"):
+        xs = [t["latency_ms"][key] for t in turns if key in t["latency_ms"]]
+        if xs:
+            stages[key] = (round(statistics.median(xs), 1), round(pct(xs, 0.9), 1))
+    synth = [t.get("speech", {}).get("synth_ms") for t in turns if t.get("speech", {}).get("synth_ms") is not None]
+    if synth:
+        stages["synth"] = (round(statistics.median(synth), 1), round(pct(synth, 0.9), 1))
+    one = [r for r in rows if r["expected"] == 1]
+    cut = sum(1 for r in one if r["cut"])
+    missed = sum(1 for r in rows if r["turns"] == 0)
+    two = [r for r in rows if r["expected"] == 2]
+    merged = sum(1 for r in two if r["turns"] == 1)
+    out = {
+        "set": name, "clips": len(rows), "startup_s": res["startup_s"],
+        "perceived_ms": {"median": round(statistics.median(perceived), 1) if perceived else None,
+                         "p90": round(pct(perceived, 0.9), 1) if perceived else None,
+                         "n": len(perceived), "each": [r.get("perceived_ms") for r in rows]},
+        "stages_ms_median_p90": stages,
+        "cut_off": f"{cut}/{len(one)}" if one else None,
+        "two_sentences_as_one_turn": f"{merged}/{len(two)}" if two else None,
+        "no_turn": missed,
     }
-    print(f"turn latency over {result['turns']} turns ({len(files)} RAVDESS utterances through the "
-          f"virtual microphone, {len(cores)} cores, sphinx, "
-          f"{'spoken' if not args.no_speak else 'printed'} replies)")
-    print(f"  start-up to listening: {result['startup_to_listening_s']} s")
-    print(f"  median total (end of utterance -> reply starts): {result['median_total_ms']} ms"
-          f"   p90 {result['p90_total_ms']} ms")
-    print("  median per stage: " + ", ".join(f"{k} {v} ms" for k, v in result["median_stage_ms"].items())
-          + f", speech synthesis {result['median_synth_ms']} ms")
-    print(f"  emotion model: {result['model_version'] or 'NONE (no bundle: ser not measured)'}; "
-          f"turns with emotion {result['turns_with_emotion']}/{result['turns']}; "
-          f"empty transcripts {result['empty_transcripts']}")
-    if err.strip():
-        print("assistant stderr:\n  " + "\n  ".join(err.strip().splitlines()[-5:]))
+    print(f"\n[{name}] {len(rows)} clips, start-up to listening {res['startup_s']} s")
+    pm = out["perceived_ms"]
+    print(f"  perceived latency (last voiced input -> first voiced reply): median {pm['median']} ms, "
+          f"p90 {pm['p90']} ms over {pm['n']} turns")
+    print("    each: " + " ".join(str(x) for x in pm["each"]))
+    print("  stage ms median/p90: " + ", ".join(f"{k} {m}/{p}" for k, (m, p) in stages.items()))
+    if one:
+        print(f"  cut off (a second turn, or the first turn lacks the last word 'door'): {out['cut_off']}")
+        print("    " + " | ".join(f"{r['clip'].split(' ', 1)[-1]}: {r['words'][:40]!r}" for r in one if r["cut"]))
+    if two:
+        print(f"  two sentences heard as one turn: {out['two_sentences_as_one_turn']}")
+    print(f"  clips with no turn: {missed}")
+    tail = [l for l in res["stderr"].strip().splitlines() if l.strip()][-3:]
+    if tail:
+        print("  assistant stderr: " + " | ".join(tail))
+    return out
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("-n", type=int, default=8, help="clips per set (default 8)")
+    ap.add_argument("--clips", choices=("plain", "unfinished", "joined", "all"), default="plain")
+    ap.add_argument("--hangover", type=float, action="append",
+                    help="end-of-turn silence in s (repeat for the trade-off table; default: the assistant's)")
+    ap.add_argument("--cores", type=int, default=2, help="CPU cores for the assistant (default 2)")
+    ap.add_argument("--stt", choices=("whisper", "sphinx"), help="speech-to-text (default: the assistant's)")
+    ap.add_argument("--model", help="emotion model bundle (default: the shipped one)")
+    ap.add_argument("--no-speak", action="store_true", help="print replies instead of speaking")
+    ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
+    ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    ap.add_argument("--baseline", metavar="DIR",
+                    help="also run each set with the assistant of this checkout (e.g. a git worktree of "
+                         "an older commit), in the same run, first: the machine's load changes by the minute")
+    ap.add_argument("extra", nargs="*", help="more assistant flags (after --)")
+    args = ap.parse_args()
+
+    import soundfile as sf
+
+    sets: dict[str, list] = {}
+    if args.clips in ("plain", "all"):
+        sets["plain"] = [(f.name, sf.read(str(f), dtype="float32")[0], 1)
+                         for f in pick_files(Path(args.datasets), args.n)]
+    if args.clips in ("unfinished", "joined", "all"):
+        from tests.joined_clips import joined_sentences, unfinished_clips
+
+        if args.clips in ("unfinished", "all"):
+            sets["unfinished"] = [(c.name, c.samples, 1) for c in unfinished_clips(Path(args.datasets), args.n)]
+        if args.clips in ("joined", "all"):
+            sets["joined"] = [(c.name, c.samples, 2) for c in joined_sentences(Path(args.datasets), args.n)]
+    results = []
+    runs = [(None, name, REPO) for name in sets] if not args.baseline else []
+    for name in sets:
+        if args.baseline:
+            runs.append(("baseline", name, Path(args.baseline).resolve()))
+        for hang in args.hangover or ([None] if args.baseline else []):
+            runs.append((hang, name, REPO))
+    if not args.baseline and args.hangover:
+        runs = [(hang, name, REPO) for name in sets for hang in args.hangover]
+    for hang, name, repo in runs:
+        if hang == "baseline":
+            label, hang = f"{name} BASELINE {args.baseline}", None
+        else:
+            label = name + (f" hang-over {hang:.2f} s" if hang is not None else "")
+        res = run_set(args, sets[name], hang, repo)
+        if "error" in res:
+            print(res["error"], file=sys.stderr)
+            return 1
+        results.append({**summarise(label, res, args), "hangover_s": hang if repo == REPO else "baseline"})
+    if len(results) > 1:
+        print("\ntrade-off: hang-over | set | perceived median/p90 ms | cut off | 2 sentences as 1")
+        for r in results:
+            pm = r["perceived_ms"]
+            print(f"  {r['hangover_s']} | {r['set']} | {pm['median']}/{pm['p90']} | {r['cut_off']} | "
+                  f"{r['two_sentences_as_one_turn']}")
     if args.json:
-        Path(args.json).write_text(json.dumps(result, indent=2))
+        Path(args.json).write_text(json.dumps(results, indent=2))
     return 0
 
 

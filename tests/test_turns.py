@@ -1,0 +1,137 @@
+"""Turn-taking: silence is no turn (issue 14 item 3), the VAD endpointer, and barge-in on the rig."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+
+from assistant import vad
+from tests.test_assistant_cli import REPO, read_log, run_cli
+
+
+@pytest.mark.parametrize("engine", ["whisper", "sphinx"])
+def test_digital_silence_file_is_no_turn(tmp_path, engine):
+    import soundfile as sf
+
+    silence = tmp_path / "silence.wav"
+    sf.write(str(silence), np.zeros(32000, np.float32), 16000)
+    res = run_cli("--input", str(silence), "--no-speak", "--stt", engine, "--log-dir", str(tmp_path / "logs"))
+    assert res.returncode == 0, res.stderr
+    assert "you:" not in res.stdout and "assistant" not in res.stdout.split("Session summary")[0].lower()
+    assert "no speech" in res.stderr and "Traceback" not in res.stderr
+    lines = read_log(tmp_path / "logs")
+    assert not [l for l in lines if l["type"] == "turn"]
+    (event,) = [l for l in lines if l["type"] == "no_speech"]
+    assert event["file"] == str(silence) and event["audio_seconds"] == 2.0
+
+
+def test_has_speech_on_real_speech_silence_and_noise(datasets):
+    import soundfile as sf
+
+    y, _ = sf.read(str(sorted((datasets / "ravdess" / "Actor_01").glob("*.flac"))[0]), dtype="float32")
+    assert vad.has_speech(y)
+    assert not vad.has_speech(np.zeros(32000, np.float32))
+    assert not vad.has_speech(np.random.default_rng(0).normal(0, 1e-3, 32000).astype(np.float32))
+
+
+@pytest.mark.parametrize(("text", "goes_on"), [
+    ("Kids are talking by the", True), ("I went there and", True), ("um", True), ("so,", True),
+    ("Kids are talking by the door.", False), ("Kids are talking", True), ("Fine!", False),
+    ("the door.", False), ("", False)])
+def test_continues(text, goes_on):
+    assert vad.continues(text) is goes_on
+
+
+class _ScriptVad(vad.Vad):
+    """Voiced where the frame's first sample is 1."""
+
+    name = "script"
+
+    def prob(self, frame):
+        return float(frame[0])
+
+
+def _run(pattern: str, words=None, settings=None) -> list[tuple[int, str]]:
+    ep = vad.Endpointer(_ScriptVad(), settings or vad.EndpointSettings())
+    out = []
+    for i, c in enumerate(pattern):
+        e = ep.push(np.full(512, 1.0 if c == "#" else 0.0, np.float32))
+        if e == "pause" and words is not None:
+            ep.words = words
+        if e:
+            out.append((i, e))
+        if e == "end":
+            break
+    return out
+
+
+def test_endpointer_hangover_and_continuation():
+    # 32 ms frames: onset after 2 voiced, pause after 4 silent (0.128 s), end at 10 (0.32 s)
+    speech = "." * 5 + "#" * 20 + "." * 40
+    assert _run(speech) == [(6, "start"), (28, "pause"), (34, "end")]
+    # words that go on: the pause may last continue_s (0.9 s: 29 frames)
+    assert _run(speech, words=lambda: "Kids are talking by the")[-1] == (53, "end")
+    # a decode still running: wait for it, at most until continue_s
+    assert _run(speech, words=lambda: None)[-1] == (53, "end")
+    # a short pause inside speech does not end the turn
+    assert [e for _, e in _run("#" * 10 + "." * 6 + "#" * 10 + "." * 20)] == ["start", "pause", "pause", "end"]
+
+
+@pytest.mark.audio
+def test_unfinished_sentence_stays_one_turn_and_barge_in_stops_reply(pulse, datasets, tmp_path):
+    """On the rig: 'Kids are talking by the | door' with a 500 ms pause is one turn; then, with
+    --barge-in, speech injected while the reply plays stops it within 200 ms."""
+    from bench.turn_latency import FRAME, RATE, Recorder, voiced_frames
+    from tests.audio_devices import MIC_SOURCE, SPEAKER_SOURCE
+    from tests.joined_clips import unfinished_clips
+
+    clip = next(c for c in unfinished_clips(datasets, 9) if c.cut_after.endswith("the") and c.pause_ms == 500)
+    mic, spk = Recorder(pulse.env, MIC_SOURCE), Recorder(pulse.env, SPEAKER_SOURCE)
+    proc = subprocess.Popen([sys.executable, "-m", "assistant.cli", "--plain", "--barge-in", "--max-turns", "2",
+                             "--log-dir", str(tmp_path / "logs")], cwd=REPO, env=pulse.env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for line in proc.stdout:
+            if "[listening]" in line:
+                break
+        time.sleep(0.3)
+        pulse.play_into_mic(clip.samples)
+        # wait for the reply to start on the speaker, then talk over it
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            time.sleep(0.05)
+            if spk.now_index() > 0 and voiced_frames(np.frombuffer(b"".join(spk._chunks)[-8000 * 4:], np.float32)
+                                                     [: 8000 // FRAME * FRAME]).any():
+                break
+        time.sleep(0.4)
+        import soundfile as sf
+
+        y, _ = sf.read(str(sorted((datasets / "ravdess" / "Actor_04").glob("*.flac"))[2]), dtype="float32")
+        pulse.play_into_mic(y)
+        time.sleep(4)
+        proc.terminate()
+        _out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+        heard_mic, heard_spk = mic.stop(), spk.stop()
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert turns and "door" in turns[0]["transcript"].lower(), (turns, err)  # one turn, not cut at "the"
+    barge = turns[0]["speech"].get("barge_in")
+    assert barge is not None, (turns[0]["speech"], err)
+    # measured on the recordings: the injected speech's onset on the mic, the reply's last sound
+    vm, vs = voiced_frames(heard_mic), voiced_frames(heard_spk)
+    offset = (spk.t0 - mic.t0) * RATE / FRAME
+    on_mic = np.flatnonzero(vm)
+    starts = [i for i in on_mic if i > 0 and not vm[max(0, i - 25):i].any()]  # onsets after 0.5 s quiet
+    onset = starts[1]  # the second utterance: the barge-in
+    i = int(onset - offset)  # speaker frame at the onset: the reply sounds until its first 200 ms gap
+    while i < len(vs) and vs[i:i + 10].any():
+        i += 1
+    stop_ms = ((i + offset) - onset) * FRAME / RATE * 1000
+    print(f"barge-in: reply stopped {stop_ms:.0f} ms after speech onset (log: {barge})")
+    assert stop_ms <= 200, stop_ms
