@@ -83,6 +83,8 @@ class Session:
         self.responder = Responder(min_confidence=self._threshold())
         self._pool: ThreadPoolExecutor | None = None
         self._last_ser_error: str | None = None
+        self._no_speech_events = 0
+        """Utterances without speech (logged as ``no_speech`` lines; a log with them is kept)."""
         self.barge_in = False
 
     def _threshold(self) -> float:
@@ -414,6 +416,7 @@ class Session:
             where += f" at {utt.offset:.1f} s"
         if utt.source == "file":
             self.ui.notice(f"no speech{where} - no turn")
+        self._no_speech_events += 1
         if self.log is not None:
             record: dict[str, Any] = {"type": "no_speech", "session": self.session_id, "at": iso(utt.ended_at),
                                       "source": utt.source, "file": utt.file,
@@ -465,8 +468,8 @@ class Session:
             if self.transcriber is not None:
                 self.transcriber.close()
             if self.log is not None:
-                if not self.turns:
-                    self.log.discard()  # no turn, no session log
+                if not self.turns and not self._no_speech_events:
+                    self.log.discard()  # nothing heard at all: no session log
                 summary = self.summary()
                 self.log.write_summary({**summary, "ended_at": iso(time.time()),
                                         "model_version": self.recognizer.model_version if self.recognizer else None})
