@@ -129,6 +129,7 @@ class Session:
             return EXIT_SETUP
         try:
             self.speaker = make_speaker(cfg)
+            self.speaker.warm_up()
         except TtsError as err:
             ui.notice(f"{err}; replies will be printed only")
             self.speaker = SilentSpeaker()

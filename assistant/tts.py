@@ -59,6 +59,9 @@ class Speaker(ABC):
         """Speak ``reply``; call ``on_start`` the moment sound starts; stop as soon as ``stop``
         (a ``threading.Event``, barge-in) is set. Raises TtsError."""
 
+    def warm_up(self) -> None:
+        """Get ready to speak at once (open the output); a no-op by default."""
+
     def close(self) -> None:
         """Release the audio device."""
 
@@ -138,6 +141,8 @@ class Pyttsx3Speaker(Speaker):
             raise TtsError(f"text-to-speech unavailable (pyttsx3/espeak-ng): {_one_line(err)}") from None
         if voice:
             self._synth.set_voice(voice)
+        self._stream = None
+        self._stream_rate: int | None = None
         from assistant.audio_io import open_pyaudio, probe_devices, resolve_device
 
         try:
@@ -159,20 +164,46 @@ class Pyttsx3Speaker(Speaker):
             raise TtsError("speech synthesis produced no audio")
         return pcm, self._synth.sample_rate
 
+    def _output(self, rate: int):
+        """The output stream for ``rate``, opened once and kept open between replies.
+
+        Opening a PulseAudio stream through PortAudio usually takes ~1 ms but, measured on the
+        virtual-device rig, spiked to 270 ms and 1.3 s (the first): time the user waits in
+        silence after the reply is ready. A kept-open stream starts sounding within ~1 ms of
+        the first write. Between replies it simply underruns (ALSA's notice is kept quiet)."""
+        import pyaudio
+
+        if self._stream is not None and self._stream_rate == rate:
+            return self._stream
+        self._drop_stream()
+        try:
+            self._stream = self._pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
+                                         output_device_index=self._device,
+                                         frames_per_buffer=self.chunk_frames)
+        except Exception as err:
+            raise TtsError(f"cannot open the audio output: {_one_line(err)}") from None
+        self._stream_rate = rate
+        return self._stream
+
+    def _drop_stream(self) -> None:
+        stream, self._stream = self._stream, None
+        if stream is not None:
+            from assistant.audio_io import quiet_stderr
+
+            with quiet_stderr(), contextlib.suppress(Exception):
+                stream.close()  # on an active stream this discards what is queued: stop talking now
+
+    def warm_up(self) -> None:
+        """Open the output stream now (at start-up), so the first reply does not pay for it."""
+        with contextlib.suppress(TtsError):
+            self._output(self._synth.sample_rate)
+
     def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None, stop=None) -> Spoken:
         t0 = time.perf_counter()
         pcm, rate = self.synthesize(reply.text, reply.tts_style)
         synth = time.perf_counter() - t0
-        import pyaudio
-
-        try:
-            stream = self._pa.open(format=pyaudio.paInt16, channels=1, rate=rate, output=True,
-                                   output_device_index=self._device,
-                                   frames_per_buffer=self.chunk_frames)
-        except Exception as err:
-            raise TtsError(f"cannot open the audio output: {_one_line(err)}") from None
+        stream = self._output(rate)
         step = self.chunk_frames * 2
-        interrupted = True
         from assistant.audio_io import quiet_stderr
 
         barged = False
@@ -186,23 +217,30 @@ class Pyttsx3Speaker(Speaker):
                         break
                     stream.write(pcm[i:i + step])
                     written = i + step
-            interrupted = barged
         except OSError as err:
+            self._drop_stream()  # a broken stream is opened afresh for the next reply
             raise TtsError(f"audio playback failed: {_one_line(err)}") from None
-        finally:
-            with contextlib.suppress(Exception):
-                if not interrupted:
-                    stream.stop_stream()  # let the last buffers play out
-                stream.close()  # on an active stream this discards what is queued: stop talking now
+        except BaseException:
+            self._drop_stream()  # Ctrl-C / SIGTERM: stop the sound at once
+            raise
         if barged:
+            self._drop_stream()  # discard what is queued: the user is talking
             return Spoken(audio_seconds=len(pcm) / 2 / rate, synth_seconds=synth, interrupted=True,
                           stopped_at=time.time(), played_seconds=min(written, len(pcm)) / 2 / rate)
+        # The stream stays open, so nothing drains it: wait out what is still queued, so the
+        # reply has finished sounding when say() returns (the microphone reopens after it).
+        with contextlib.suppress(Exception):
+            time.sleep(min(1.0, max(0.0, float(stream.get_output_latency()))))
         return Spoken(audio_seconds=len(pcm) / 2 / rate, synth_seconds=synth)
 
     def close(self) -> None:
         from assistant.audio_io import quiet_stderr
 
+        stream, self._stream = self._stream, None
         with quiet_stderr(), contextlib.suppress(Exception):
+            if stream is not None:
+                stream.stop_stream()  # let the last reply's buffers play out
+                stream.close()
             self._pa.terminate()
 
 
