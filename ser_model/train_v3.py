@@ -27,6 +27,7 @@ import numpy as np
 from ser_model import v3
 from ser_model.errors import ParameterError
 from ser_model.labels import LABELS
+from ser_model.v3 import tempered
 
 NEGATIVE = ("sad", "angry", "fearful", "disgust")
 
@@ -299,6 +300,16 @@ def cross_corpus(bank: Bank, s: V3Settings) -> dict[str, Any]:
     return {k: metrics(bank.labels[tess], v) for k, v in p.items()}
 
 
+def fit_temperature(y: np.ndarray, probs: dict[str, np.ndarray]) -> float:
+    """The temperature (grid 1..6, step 0.25) minimising the held-out NLL summed over both protocols."""
+    grid = np.arange(1.0, 6.01, 0.25)
+
+    def nll(t: float) -> float:
+        return sum(-np.mean(np.log(np.clip(tempered(p, t)[np.arange(len(y)), y], 1e-12, 1.0))) for p in probs.values())
+
+    return float(grid[int(np.argmin([nll(t) for t in grid]))])
+
+
 def false_alarm_table(y: np.ndarray, probs: dict[str, np.ndarray]) -> dict[str, Any]:
     grid = [round(float(t), 2) for t in np.arange(0.30, 0.96, 0.05)]
     return {k: {str(t): round(false_alarms(y, v, t), 4) for t in grid} for k, v in probs.items()}
@@ -348,6 +359,9 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     if cv and len(set(bank.speakers[bank.corpora == 'ravdess'])) >= 2:
         res = cross_validate(bank, s, log=log)
         metrics_out["cv"] = _strip(res)
+        temperature = fit_temperature(res["_y"], res["_probs"])
+        res["_probs"] = {k: tempered(v, temperature) for k, v in res["_probs"].items()}
+        metrics_out["temperature"] = temperature
         table = false_alarm_table(res["_y"], res["_probs"])
         metrics_out["false_alarms"] = table
         min_conf = choose_min_confidence(table)
@@ -379,6 +393,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
         "encoder": {"name": ENCODER_NAME, "sha256": TINY_EN_SHA256},
         "feature_id": feature_id(),
         "min_confidence": min_conf,
+        "temperature": metrics_out.get("temperature", 1.0),
         "recipe": asdict(s),
         **v3.config_section(head.norm_mean, head.norm_std, head.prior),
     }
@@ -475,6 +490,9 @@ def model_card(s: V3Settings, m: dict[str, Any], *, n_train: dict[str, int], par
         mc = m["min_confidence"]
         lines += [
             "## False alarms and min_confidence",
+            "",
+            f"Probabilities are temperature-scaled (T = {m.get('temperature', 1.0):g}, fitted on the CV folds'",
+            "held-out NLL, config.json `temperature`; the label is unchanged), as are the figures below.",
             "",
             "Fraction of neutral/calm CV clips labelled sad, angry, fearful or disgust with confidence",
             f">= the threshold: at 0.45 {fa['unadapted']['0.45']:.3f} unadapted / {fa['adapted']['0.45']:.3f} "

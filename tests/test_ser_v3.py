@@ -137,3 +137,13 @@ def test_evaluate_adapt_reads_no_labels(rec, datasets: Path, tmp_path: Path, mon
     assert report.n == 6 and report.to_dict()["adapt"] == 3
     assert len(seen) == 6 and all(len(p) == 3 for p in seen)
     assert "adapt" not in evaluate.evaluate_dir(d, recognizer=rec).to_dict()
+
+
+def test_temperature_keeps_the_label_and_softens() -> None:
+    from ser_model.v3 import tempered
+
+    p = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1]])
+    q = tempered(p, 3.0)
+    np.testing.assert_allclose(q.sum(1), 1.0)
+    assert (q.argmax(1) == p.argmax(1)).all() and (q.max(1) < p.max(1)).all()
+    np.testing.assert_allclose(tempered(p, 1.0), p)
