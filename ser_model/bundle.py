@@ -29,7 +29,7 @@ import ser_model
 from ser_model.errors import BundleError
 
 #: Name of the bundle :func:`resolve_bundle` returns when given no name (highest version).
-DEFAULT_BUNDLE = "ser-crnn"
+DEFAULT_BUNDLE = "ser"
 
 #: Environment variable that, when set, overrides :data:`DEFAULT_BUNDLE` (a name or a path).
 DEFAULT_BUNDLE_ENV = "SER_MODEL_BUNDLE"

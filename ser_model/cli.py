@@ -265,7 +265,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from ser_model.evaluate import evaluate_dir, format_report
 
     if args.json:
-        report = evaluate_dir(args.dir, recognizer=_load_for_dir(args.dir, args.model))
+        report = evaluate_dir(args.dir, recognizer=_load_for_dir(args.dir, args.model), adapt=args.adapt)
         print(json.dumps(report.to_dict()))
         return 0
     from rich.console import Console
@@ -281,9 +281,19 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
         def progress(done: int, total: int) -> None:
             bar.update(task, completed=done, total=total)
 
-        report = evaluate_dir(args.dir, recognizer=recognizer, progress=progress)
+        report = evaluate_dir(args.dir, recognizer=recognizer, progress=progress, adapt=args.adapt)
     Console().print(format_report(report))
     return 0
+
+
+def _non_negative_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be a non-negative integer, got {text!r}")
+    return value
 
 
 def _load_for_dir(folder: str, model: str | None) -> Any:
@@ -371,6 +381,9 @@ def build_parser(argv: Sequence[str] = ()) -> argparse.ArgumentParser:
     p.add_argument("dir", metavar="DIR", help="folder of corpus clips (searched recursively)")
     p.add_argument("--model", metavar="PATH", default=None, help=model_help)
     p.add_argument("--json", action="store_true", help="print exactly one JSON object on stdout")
+    p.add_argument("--adapt", metavar="K", type=_non_negative_int, default=0,
+                   help="score each clip with a voice profile of K other clips of its speaker "
+                        "(speaker from the file name, fixed seed, labels never read; ser-v3 models)")
     p.set_defaults(func=_cmd_evaluate)
 
     selected = _selected_command(argv)

@@ -16,6 +16,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError
 
 
@@ -49,6 +51,8 @@ class EvaluationReport:
     """True labels found in DIR that the model lacks, with their clip counts."""
     errors: tuple[str, ...] = ()
     """One line per unreadable file (``path: reason``)."""
+    adapt: int = 0
+    """K of the adapted protocol (each clip scored with a profile of K other clips of its speaker); 0: unadapted."""
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready dict (floats rounded to 4 places)."""
@@ -66,6 +70,7 @@ class EvaluationReport:
             "skipped": dict(self.skipped),
             "labels_not_in_model": dict(self.labels_not_in_model),
             "errors": list(self.errors),
+            **({"adapt": self.adapt} if self.adapt else {}),
         }
 
 
@@ -112,17 +117,46 @@ def classification_metrics(
     }
 
 
+def adaptation_profile(recognizer: Any, paths: list[Path], cache: dict[Path, Any] | None = None) -> Any:
+    """A voice profile of the clips at ``paths`` (audio only: no label is given or read).
+
+    Unreadable or silent clips are left out. ``cache`` maps path -> utterance vector, so each
+    clip's features are computed once per evaluation.
+    """
+    from ser_model.audio import is_silent, load_audio
+
+    cache = {} if cache is None else cache
+    profile = recognizer.new_profile()
+    for path in paths:
+        if path not in cache:
+            try:
+                y = load_audio(path, sample_rate=recognizer.sample_rate)
+            except AudioLoadError:
+                cache[path] = None
+                continue
+            cache[path] = None if y.size == 0 or is_silent(y, sample_rate=recognizer.sample_rate) \
+                else recognizer.utterance_vector(y)
+        if cache[path] is not None:
+            profile.add(cache[path])
+    return profile
+
+
 def evaluate_dir(
     root: str | Path,
     *,
     model: str | Path | None = None,
     recognizer: Any = None,
     progress: Callable[[int, int], None] | None = None,
+    adapt: int = 0,
+    seed: int = 0,
 ) -> EvaluationReport:
     """Walk ``root`` (a folder, recursively, or one file), predict every labelled clip, and score the predictions.
 
     ``model``: bundle name or path (default: the shipped default), unless a loaded
     ``recognizer`` is given. ``progress(done, total)`` is called after each clip.
+    ``adapt`` K > 0: each clip is scored with a voice profile built from K other clips of the
+    same speaker (speaker from the corpus file name, drawn with ``seed``; labels never read; fewer
+    when the speaker has fewer); the model must support profiles.
     Raises AudioLoadError if ``root`` does not exist, BundleError for a bad bundle.
     """
     from ser_model.corpora import scan
@@ -153,9 +187,24 @@ def evaluate_dir(
     y_true: list[str] = []
     y_pred: list[str] = []
     errors: list[str] = []
+    if isinstance(adapt, bool) or not isinstance(adapt, int) or adapt < 0:
+        raise ParameterError(f"adapt must be a non-negative integer, got {adapt!r}")
+    if adapt and not getattr(recognizer, "supports_profiles", False):
+        raise ParameterError(f"{recognizer.model_version} does not support voice profiles (--adapt needs ser-v3)")
+    rng = np.random.default_rng(seed)
+    by_speaker: dict[str, list[Path]] = {}
+    for c in clips:
+        by_speaker.setdefault(c.speaker, []).append(Path(c.path))
+    vector_cache: dict[Path, Any] = {}
     for done, clip in enumerate(clips, 1):
         try:
-            result = recognizer.predict_file(clip.path)
+            profile = None
+            if adapt:
+                others = [p for p in by_speaker[clip.speaker] if p != Path(clip.path)]
+                if len(others) > adapt:
+                    others = [others[i] for i in sorted(rng.choice(len(others), size=adapt, replace=False))]
+                profile = adaptation_profile(recognizer, others, vector_cache)
+            result = recognizer.predict_file(clip.path, profile)
         except AudioLoadError as err:
             skipped["unreadable"] += 1
             errors.append(str(err))
@@ -171,6 +220,7 @@ def evaluate_dir(
                              f"({skipped['unreadable']} unreadable, {skipped['no_speech']} without speech)")
     metrics = classification_metrics(y_true, y_pred, recognizer.labels)
     return EvaluationReport(
+        adapt=adapt,
         model_version=recognizer.model_version,
         root=str(root),
         labels=tuple(recognizer.labels),

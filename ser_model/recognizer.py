@@ -189,6 +189,9 @@ class EmotionRecognizer:
         self._whisper = whisper
         self._mean, self._std, self._prior = v3.read_config(config, str(self.path))
         self.feature_id = config["feature_id"]
+        self._temperature = float(config.get("temperature", 1.0))
+        if not (math.isfinite(self._temperature) and self._temperature > 0):
+            raise BundleError(f"{self.path}: 'temperature' must be a positive number")
         dim = self._mean.shape[0]
         self._input_shape = (1, v3.input_dim(dim))
         self._check_model_shape(model, self._input_shape)
@@ -431,7 +434,12 @@ class EmotionRecognizer:
         self._check_profile(profile)
         vec = self.utterance_vector(y)
         x = v3.model_input(vec, norm_mean=self._mean, norm_std=self._std, prior=self._prior, profile=profile)
-        result = self._result(self._run_model(x), started)  # scored with the profile as it was
+        probs = self._run_model(x)
+        if self._temperature != 1.0:
+            from ser_model.v3 import tempered
+
+            probs = tempered(probs, self._temperature)
+        result = self._result(probs, started)  # scored with the profile as it was
         if learn and profile is not None:
             profile.add(vec)
         return result

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import shutil
 import sys
 import time
@@ -662,6 +663,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--run-dir", default=None, type=check_output_dir,
         help="checkpoint/history folder (default runs/<name>-v<version>)")
     parser.add_argument("--no-progress", action="store_true", help="no progress bars")
+    parser.add_argument("--no-cv", action="store_true",
+                        help="ser-v3 recipes: train the final head only, without the cross-validation")
+    parser.add_argument("--results-dir", default=None, type=check_output_dir,
+                        help="ser-v3 recipes: also write held-out probabilities and the reliability diagram here")
     parser.add_argument("--refresh-report", action="store_true",
                         help="do not train: update the existing bundle's metrics.json and MODEL_CARD.md "
                              "from the latest compare results")
@@ -673,6 +678,15 @@ def run(args: argparse.Namespace) -> int:
         if getattr(args, "refresh_report", False):
             path = refresh_report(args.config, out_dir=args.out_dir)
             print(f"updated {path}")
+            return 0
+        from ser_model import train_v3
+
+        if train_v3.is_v3_config(args.config):
+            cache = args.cache_dir or os.environ.get("SER_V3_CACHE") or ".cache/features-v3"
+            path = train_v3.main_train(args.config, out_dir=args.out_dir, data_dir=args.data_dir, cache_dir=cache,
+                                       cv=not getattr(args, "no_cv", False), results_dir=getattr(args, "results_dir",
+                                                                                                 None))
+            print(f"wrote {path}")
             return 0
         path = main_train(args.config, out_dir=args.out_dir, data_dir=args.data_dir, epochs=args.epochs,
                           limit_per_speaker=args.limit_per_speaker, cache_dir=args.cache_dir, run_dir=args.run_dir,

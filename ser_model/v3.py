@@ -32,6 +32,14 @@ COUNT_SCALE = 20
 TRAIN_KS: tuple[int | None, ...] = (0, 1, 3, 5, 10, 20, None)
 
 
+def tempered(probs: np.ndarray, temperature: float) -> np.ndarray:
+    """Softmax of log(probs) / temperature (temperature scaling; the argmax is unchanged)."""
+    logits = np.log(np.clip(np.asarray(probs, dtype=np.float64), 1e-12, 1.0)) / temperature
+    logits -= logits.max(axis=-1, keepdims=True)
+    e = np.exp(logits)
+    return e / e.sum(axis=-1, keepdims=True)
+
+
 def count_feature(n: int | np.ndarray) -> np.ndarray:
     return (np.log1p(np.asarray(n, dtype=np.float64)) / np.log1p(COUNT_SCALE)).astype(np.float64)
 

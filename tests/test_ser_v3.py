@@ -1,0 +1,149 @@
+"""ser-v3: a tiny recipe trained end to end on a few real clips, then the recognizer's profile API,
+the refusal of another encoder, and ``evaluate --adapt`` (labels never reach the adaptation)."""
+
+from __future__ import annotations
+
+import copy
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from ser_model.errors import BundleError, SerError
+from ser_model.profile import ProfileError, VoiceProfile
+
+RECIPE = """[v3]
+name = "ser-v3"
+head = "mlp"
+hidden = 16
+epochs = 2
+train_ks = [0, 3, -1]
+threads = 1
+"""
+
+
+@pytest.fixture(scope="module")
+def v3_bundle(datasets: Path, tmp_path_factory) -> Path:
+    from ser_model.train_v3 import main_train
+
+    root = tmp_path_factory.mktemp("v3")
+    data = root / "data"
+    for actor in ("Actor_01", "Actor_02"):
+        files = sorted((datasets / "ravdess" / actor).iterdir())[::7][:8]
+        (data / "ravdess" / actor).mkdir(parents=True)
+        for f in files:
+            (data / "ravdess" / actor / f.name).symlink_to(f)
+    cfg = root / "tiny.toml"
+    cfg.write_text(RECIPE)
+    return main_train(cfg, out_dir=root / "ser-v3", data_dir=data, cache_dir=root / "cache", cv=False,
+                      log=lambda *a: None)
+
+
+@pytest.fixture(scope="module")
+def rec(v3_bundle: Path):
+    from ser_model.recognizer import EmotionRecognizer
+
+    return EmotionRecognizer.load(v3_bundle, threads=1)
+
+
+def _clip(datasets: Path, i: int = 0) -> np.ndarray:
+    from ser_model.audio import load_audio
+
+    return load_audio(sorted((datasets / "ravdess" / "Actor_03").iterdir())[i * 5])
+
+
+def test_bundle_written(v3_bundle: Path) -> None:
+    for name in ("model.keras", "config.json", "metrics.json", "MODEL_CARD.md", "recipe.toml"):
+        assert (v3_bundle / name).is_file()
+    cfg = json.loads((v3_bundle / "config.json").read_text())
+    assert cfg["encoder"]["name"] == "whisper-tiny.en" and len(cfg["encoder"]["sha256"]) == 64
+    assert cfg["input"]["kind"] == "utterance" and "min_confidence" in cfg
+
+
+def test_profile_api(rec, datasets: Path) -> None:
+    assert rec.supports_profiles
+    p = rec.new_profile()
+    assert p.count == 0 and p.feature_id == rec.feature_id
+    y = _clip(datasets)
+    for i in range(1, 6):
+        rec.adapt(p, _clip(datasets, i), 16000)
+    assert p.count == 5
+    plain = rec.predict(y, 16000)
+    adapted = rec.predict(y, 16000, p)
+    assert plain.probs != adapted.probs  # the profile changes the result
+    assert p.count == 5  # learn=False leaves it alone
+
+
+def test_learn_scores_before_adding(rec, datasets: Path) -> None:
+    p = rec.new_profile()
+    rec.adapt(p, _clip(datasets, 1), 16000)
+    before = copy.deepcopy(p)
+    y = _clip(datasets, 2)
+    learned = rec.predict(y, 16000, p, learn=True)
+    assert p.count == before.count + 1
+    assert learned.probs == rec.predict(y, 16000, before).probs  # scored with the profile as it was
+    assert learned.probs != rec.predict(y, 16000, p).probs
+
+
+def test_profile_of_other_features_refused(rec, datasets: Path) -> None:
+    other = VoiceProfile.new("mfcc:dim=4", 4)
+    with pytest.raises(ProfileError, match="reset the profile"):
+        rec.predict(_clip(datasets), 16000, other)
+
+
+def test_bundle_of_another_encoder_refused(v3_bundle: Path, tmp_path: Path) -> None:
+    from ser_model.recognizer import EmotionRecognizer
+
+    bad = tmp_path / "ser-v3"
+    shutil.copytree(v3_bundle, bad)
+    cfg = json.loads((bad / "config.json").read_text())
+    cfg["encoder"]["sha256"] = "0" * 64
+    (bad / "config.json").write_text(json.dumps(cfg))
+    with pytest.raises(BundleError) as info:
+        EmotionRecognizer.load(bad)
+    assert "\n" not in str(info.value) and "refusing" in str(info.value)
+
+
+def test_old_bundle_ignores_profiles(datasets: Path) -> None:
+    from ser_model.recognizer import EmotionRecognizer
+
+    old = EmotionRecognizer.load("ser-crnn-v2", jit=False)
+    assert not old.supports_profiles
+    with pytest.raises(SerError):
+        old.new_profile()
+    y = _clip(datasets)
+    assert old.predict(y, 16000, VoiceProfile.new("x", 2), learn=True).probs == old.predict(y, 16000).probs
+
+
+def test_evaluate_adapt_reads_no_labels(rec, datasets: Path, tmp_path: Path, monkeypatch) -> None:
+    from ser_model import evaluate
+
+    d = tmp_path / "Actor_04"
+    d.mkdir()
+    for f in sorted((datasets / "ravdess" / "Actor_04").iterdir())[::10][:6]:
+        (d / f.name).symlink_to(f)
+    seen: list = []
+    real = evaluate.adaptation_profile
+
+    def spy(recognizer, paths, cache=None):
+        seen.append(paths)
+        assert all(isinstance(p, Path) for p in paths)  # paths only, no clip (with its label)
+        return real(recognizer, paths, cache)
+
+    monkeypatch.setattr(evaluate, "adaptation_profile", spy)
+    report = evaluate.evaluate_dir(d, recognizer=rec, adapt=3)
+    assert report.n == 6 and report.to_dict()["adapt"] == 3
+    assert len(seen) == 6 and all(len(p) == 3 for p in seen)
+    assert "adapt" not in evaluate.evaluate_dir(d, recognizer=rec).to_dict()
+
+
+def test_temperature_keeps_the_label_and_softens() -> None:
+    from ser_model.v3 import tempered
+
+    p = np.array([[0.9, 0.05, 0.05], [0.2, 0.7, 0.1]])
+    q = tempered(p, 3.0)
+    np.testing.assert_allclose(q.sum(1), 1.0)
+    assert (q.argmax(1) == p.argmax(1)).all() and (q.max(1) < p.max(1)).all()
+    np.testing.assert_allclose(tempered(p, 1.0), p)
