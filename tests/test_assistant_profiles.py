@@ -153,3 +153,59 @@ def test_threshold_is_the_users_then_the_models_then_the_default():
     mine = Session(cfgmod.replace(cfgmod.AssistantConfig(), emotion={"min_confidence": 0.3}), ui=None)
     mine.recognizer = session.recognizer
     assert mine._threshold() == 0.3
+
+
+def _run(*args, timeout=300):
+    from tests.hostile_audio import ASSISTANT, child_env
+
+    return subprocess.run([ASSISTANT, *args], capture_output=True, text=True, timeout=timeout, env=child_env())
+
+
+def test_the_shipped_model_adapts_causally_in_a_real_session(tmp_path: Path, datasets, _private_user_data: Path):
+    """Default model, three held clips: each turn is logged with the count that scored it
+    (0, 1, 2); the file then holds 3 utterances and none of the words that were said."""
+    from tests.hostile_audio import corpus_clips, read_jsonl, session_logs
+
+    clips = corpus_clips(datasets, 3, start=40)
+    done = _run("--input", *map(str, clips), "--no-speak", "--plain", "--user", "tester",
+                "--log-dir", str(tmp_path / "logs"))
+    assert done.returncode == 0, done.stderr
+    assert "still learning your voice: 0/10" in done.stdout
+    records = read_jsonl(session_logs(tmp_path / "logs")[0])
+    turns = [r for r in records if r["type"] == "turn"]
+    assert [t["voice_profile"]["clips"] for t in turns] == [0, 1, 2]
+    assert records[0]["adapt"] is True
+    path = _private_user_data / "empathetic-assistant" / "profiles" / "tester.json"
+    saved = json.loads(path.read_text())
+    assert saved["count"] == 3 and stat.S_IMODE(path.stat().st_mode) == 0o600
+    text = path.read_text().lower()
+    for t in turns:
+        for word in t["transcript"].lower().strip(".!?").split():
+            assert f'"{word}"' not in text
+    shown = _run("profile", "show", "--user", "tester")
+    assert shown.returncode == 0 and "utterances: 3" in shown.stdout
+
+    # --no-adapt: nothing read, nothing written, nothing logged about a profile
+    other = _run("--input", *map(str, clips[:1]), "--no-speak", "--plain", "--user", "nobody", "--no-adapt",
+                 "--log-dir", str(tmp_path / "logs2"))
+    assert other.returncode == 0, other.stderr
+    (turn,) = [r for r in read_jsonl(session_logs(tmp_path / "logs2")[0]) if r["type"] == "turn"]
+    assert "voice_profile" not in turn
+    assert not (path.parent / "nobody.json").exists()
+
+
+def test_calibrate_from_recordings_fills_the_profile(tmp_path: Path, datasets, _private_user_data: Path):
+    from tests.hostile_audio import corpus_clips
+
+    clips = corpus_clips(datasets, 4, start=60)
+    done = _run("calibrate", "--user", "cal", "--input", *map(str, clips))
+    assert done.returncode == 0, done.stderr
+    assert "4 utterances" in done.stdout
+    path = _private_user_data / "empathetic-assistant" / "profiles" / "cal.json"
+    assert json.loads(path.read_text())["count"] == 4
+    silence = tmp_path / "silence.wav"
+    import soundfile as sf
+
+    sf.write(str(silence), np.zeros(16000, np.float32), 16000)
+    bad = _run("calibrate", "--user", "cal2", "--input", str(silence))
+    assert bad.returncode == 2 and "nothing was added" in bad.stderr and "Traceback" not in bad.stderr
