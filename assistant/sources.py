@@ -75,7 +75,7 @@ def _load_audio(path: str) -> np.ndarray:
 
 
 def _fallback_load_audio(path: str) -> np.ndarray:
-    from ser_model.errors import AudioLoadError
+    from ser_model.errors import AudioLoadError, one_line
 
     p = Path(path)
     if not p.exists():
@@ -87,9 +87,7 @@ def _fallback_load_audio(path: str) -> np.ndarray:
 
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as err:
-        raise AudioLoadError(
-            path, f"not a readable audio file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
-        ) from None
+        raise AudioLoadError(path, f"not a readable audio file ({one_line(err)})") from None
     if not len(data):
         raise AudioLoadError(path, "empty audio")
     y = data.mean(axis=1)

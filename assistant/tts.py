@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from assistant.config import AssistantConfig
 from assistant.types import Reply, TtsStyle
+from ser_model.errors import one_line
 
 
 class TtsError(Exception):
@@ -130,7 +131,7 @@ class Pyttsx3Speaker(Speaker):
         except TtsError:
             raise
         except Exception as err:  # missing libespeak-ng, pyttsx3 not installed ...
-            raise TtsError(f"text-to-speech unavailable (pyttsx3/espeak-ng): {_one_line(err)}") from None
+            raise TtsError(f"text-to-speech unavailable (pyttsx3/espeak-ng): {one_line(err)}") from None
         if voice:
             self._synth.set_voice(voice)
         from assistant.audio_io import open_pyaudio, probe_devices, resolve_device
@@ -142,14 +143,14 @@ class Pyttsx3Speaker(Speaker):
             self._device = resolve_device(output_device, devices, kind="output")
             self._pa = open_pyaudio()
         except Exception as err:
-            raise TtsError(f"no audio output: {_one_line(err)}") from None
+            raise TtsError(f"no audio output: {one_line(err)}") from None
 
     def synthesize(self, text: str, style: TtsStyle) -> tuple[bytes, int]:
         """16-bit mono PCM of ``text`` and its sample rate."""
         try:
             pcm = self._synth.synthesize(text, style)
         except Exception as err:
-            raise TtsError(f"speech synthesis failed: {_one_line(err)}") from None
+            raise TtsError(f"speech synthesis failed: {one_line(err)}") from None
         if not pcm:
             raise TtsError("speech synthesis produced no audio")
         return pcm, self._synth.sample_rate
@@ -165,7 +166,7 @@ class Pyttsx3Speaker(Speaker):
                                    output_device_index=self._device,
                                    frames_per_buffer=self.chunk_frames)
         except Exception as err:
-            raise TtsError(f"cannot open the audio output: {_one_line(err)}") from None
+            raise TtsError(f"cannot open the audio output: {one_line(err)}") from None
         step = self.chunk_frames * 2
         interrupted = True
         from assistant.audio_io import quiet_stderr
@@ -177,7 +178,7 @@ class Pyttsx3Speaker(Speaker):
                     stream.write(pcm[i:i + step])
             interrupted = False
         except OSError as err:
-            raise TtsError(f"audio playback failed: {_one_line(err)}") from None
+            raise TtsError(f"audio playback failed: {one_line(err)}") from None
         finally:
             with contextlib.suppress(Exception):
                 if not interrupted:
@@ -190,11 +191,6 @@ class Pyttsx3Speaker(Speaker):
 
         with quiet_stderr(), contextlib.suppress(Exception):
             self._pa.terminate()
-
-
-def _one_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def make_speaker(config: AssistantConfig) -> Speaker:

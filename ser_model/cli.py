@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ser_model import __version__
-from ser_model.errors import SerError
+from ser_model.errors import SerError, one_line
 
 PROG = "ser-model"
 
@@ -115,11 +115,6 @@ def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
 
 
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
-
-
 # -- commands ---------------------------------------------------------------------------
 
 
@@ -205,7 +200,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise  # stdout is gone: stop (main exits quietly), not a problem with this file
         except (SerError, OSError) as err:
             failed += 1
-            msg = _one_line(err)
+            msg = one_line(err, join=True)
             _error(msg if msg.startswith(str(file)) else f"{file}: {msg}")
             continue
         if args.json:
@@ -430,10 +425,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except UsageError as err:
-        _error(_one_line(err))
+        _error(one_line(err, join=True))
         return 2
     except (SerError, OSError) as err:
-        _error(_one_line(err))
+        _error(one_line(err, join=True))
         return 1
 
 

@@ -28,3 +28,14 @@ class BundleError(SerError):
 
 class NoSpeechError(SerError):
     """The audio holds no speech (silence or near-silence), so no emotion can be inferred."""
+
+
+def one_line(err: BaseException, *, join: bool = False) -> str:
+    """``err`` as one line for a message: its first non-blank line, or its type's name if it is empty.
+
+    With ``join=True`` every line is kept, folded into one (runs of whitespace become one space).
+    """
+    if join:
+        return " ".join(str(err).split()) or type(err).__name__
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__

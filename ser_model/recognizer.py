@@ -42,7 +42,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser_model.bundle import load_bundle_config, resolve_bundle
-from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError
+from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError, one_line
 from ser_model.result import EmotionResult
 
 if TYPE_CHECKING:
@@ -154,7 +154,7 @@ class EmotionRecognizer:
         try:
             self.settings = FeatureSettings.from_dict(config["features"])
         except (ParameterError, TypeError) as err:
-            raise BundleError(f"{self.path}: bad feature settings in config.json: {_one_line(err)}") from err
+            raise BundleError(f"{self.path}: bad feature settings in config.json: {one_line(err)}") from err
         self.max_frames: int | None = config["input"].get("max_frames")
         self._mean = np.asarray(config["normalization"]["mean"], dtype=np.float32)
         self._std = np.asarray(config["normalization"]["std"], dtype=np.float32)
@@ -245,7 +245,7 @@ class EmotionRecognizer:
                 self._run_model(zeros)  # compiles now, so the first real call is as fast as the rest
                 return True
             except (tf.errors.OpError, NotImplementedError) as err:
-                log.warning("XLA cannot compile %s (%s); using the plain TensorFlow graph", self.path, _one_line(err))
+                log.warning("XLA cannot compile %s (%s); using the plain TensorFlow graph", self.path, one_line(err))
         self._call = tf.function(lambda x: model(x, training=False), input_signature=signature)
         self._run_model(zeros)
         return False
@@ -303,7 +303,7 @@ class EmotionRecognizer:
             except np_runtime.UnsupportedModelError as err:
                 if backend == "numpy":
                     raise
-                log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, _one_line(err))
+                log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, one_line(err))
             else:
                 return cls(folder, config, model, None, jit=False, backend="numpy")._warmed()
         from ser_model.tf_quiet import import_keras, import_tensorflow
@@ -318,8 +318,7 @@ class EmotionRecognizer:
         try:
             model = keras.saving.load_model(str(weights), safe_mode=True, compile=False)
         except (ValueError, TypeError, OSError, KeyError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BundleError(f"{weights}: cannot load the Keras model: {first}") from err
+            raise BundleError(f"{weights}: cannot load the Keras model: {one_line(err)}") from err
         if jit is None:
             jit = jit_from_env(default=True)
         return cls(folder, config, model, tf, jit=bool(jit), backend="keras")._warmed()
@@ -536,7 +535,7 @@ class EmotionRecognizer:
             with quiet_library_stderr():  # the decoder's own warnings (mpg123) stay out
                 f = sf.SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
-            raise AudioLoadError(path, _one_line(err)) from err
+            raise AudioLoadError(path, one_line(err)) from err
         with f:
             rate = int(f.samplerate)
             win, hop = _window_sizes(window_s, hop_s, rate)
@@ -558,7 +557,7 @@ class EmotionRecognizer:
                         buf = buf[hop:]
                         buf_start += hop
             except (sf.LibsndfileError, RuntimeError) as err:
-                raise AudioLoadError(path, _one_line(err)) from err
+                raise AudioLoadError(path, one_line(err)) from err
             if len(buf) and buf_start + len(buf) > last_end:
                 yield self._window(buf, buf_start, rate)
 
@@ -592,8 +591,3 @@ def _windows(y: np.ndarray, win: int, hop: int) -> Iterator[tuple[int, np.ndarra
         if start + win >= n:
             return
         start += hop
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__
