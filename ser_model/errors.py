@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -39,3 +41,15 @@ def one_line(err: BaseException, *, join: bool = False) -> str:
         return " ".join(str(err).split()) or type(err).__name__
     lines = str(err).strip().splitlines()
     return lines[0] if lines else type(err).__name__
+
+
+def unknown_keys(data: Iterable[str], known: type | Iterable[str]) -> list[str]:
+    """The keys of ``data`` that ``known`` lacks, sorted; ``known`` is a dataclass (its field names) or names."""
+    names = {f.name for f in dataclasses.fields(known)} if isinstance(known, type) else set(known)
+    return sorted(set(data) - names)
+
+
+def check_keys(data: Iterable[str], known: type | Iterable[str], what: str) -> None:
+    """ParameterError ``unknown {what}: a, b`` when ``data`` has keys ``known`` lacks (see ``unknown_keys``)."""
+    if unknown := unknown_keys(data, known):
+        raise ParameterError(f"unknown {what}: {', '.join(unknown)}")
