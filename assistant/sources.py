@@ -1,8 +1,9 @@
 """Where utterances come from: microphone, audio files, or typed lines.
 
 All three implement :class:`UtteranceSource`; :func:`make_source` picks one from the config.
-The loop calls :meth:`UtteranceSource.next_utterance` once per turn and, around speaking,
-:meth:`pause`/:meth:`resume` so that the microphone never records the assistant's own voice.
+The loop calls :meth:`UtteranceSource.next_utterance` once per turn and nothing else between
+turns; :class:`MicrophoneSource` resumes its stream when it starts listening and pauses it as
+soon as the utterance ends, so the microphone never records the assistant's own voice.
 """
 
 from __future__ import annotations

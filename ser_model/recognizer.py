@@ -21,9 +21,10 @@ Two backends run the model (``EmotionRecognizer.load(..., backend=...)`` or
 With the keras backend the model is called through one ``tf.function`` with a fixed input signature rather than
 ``keras.Model.predict`` (which costs tens of milliseconds a call in setup alone), so it is
 traced once at load time and never retraced. By default the traced function is also
-XLA-compiled (``jit=True``), which roughly halves the model's share: for the shipped
-crnn+lstm+cnn1d ensemble a 3-second utterance takes a median 7.8 ms on one busy CPU core,
-features included, against 11.6 ms without XLA (``bench/ser_latency.py``). Compiling costs a
+XLA-compiled (``jit=True``), which roughly halves the model's share: for the three-member
+crnn+lstm+cnn1d ensemble of ser-crnn-v1 (the shipped ser-crnn-v2 adds a fourth, the cnn2d) a
+3-second utterance took a median 7.8 ms on one busy CPU core, features included, against
+11.6 ms without XLA (``bench/ser_latency.py``). Compiling costs a
 few seconds more at load time (3-6 s on a busy 2-core box), which a long-lived user such as
 the assistant pays once, in the background; one-shot command-line runs pass ``jit=False``.
 """
