@@ -37,7 +37,7 @@ commands:
   evaluate DIR          accuracy, UAR, macro-F1 and confusion matrix on labelled clips
                           ser-model evaluate ../shared/datasets/ravdess/Actor_01 --json
   train                 train a model from a TOML config and write a bundle
-                          ser-model train --config configs/ser-crnn.toml
+                          ser-model train --config ser_model/configs/ser-crnn.toml
   compare               speaker-independent comparison of models and baselines
                           ser-model compare --data ../shared/datasets
   plot-examples         plot waveforms and spectrograms of example clips
@@ -83,9 +83,9 @@ EXAMPLES = {
                 "ser-model predict meeting.flac --window 3 --hop 1.5   # emotion over time, streamed"],
     "evaluate": ["ser-model evaluate ../shared/datasets/ravdess/Actor_01",
                  "ser-model evaluate DIR --model models/ser-crnn-v2 --json"],
-    "train": ["ser-model train --config configs/ser-crnn.toml",
-              "ser-model train --config configs/ser-crnn.toml --out models/my-model --epochs 5",
-              "ser-model train --config configs/ser-crnn.toml --limit-per-speaker 4 --epochs 1"
+    "train": ["ser-model train --config ser_model/configs/ser-crnn.toml",
+              "ser-model train --config ser_model/configs/ser-crnn.toml --out models/my-model --epochs 5",
+              "ser-model train --config ser_model/configs/ser-crnn.toml --limit-per-speaker 4 --epochs 1"
               "   # a quick smoke run"],
     "compare": ["ser-model compare --data ../shared/datasets",
                 "ser-model compare --data ../shared/datasets --quick --out /tmp/cmp   # a fast look"],

@@ -2,7 +2,7 @@
 
 The TOML file has the tables ``[data]``, ``[features]`` (FeatureSettings), ``[model]``
 (ModelSettings), ``[train]`` (TrainSettings) and ``[augment]`` (ser_model.augment.Augmenter);
-see ``configs/ser-crnn.toml``. Training is seeded; early stopping and the kept checkpoint are
+see ``ser_model/configs/ser-crnn.toml``. Training is seeded; early stopping and the kept checkpoint are
 chosen by UAR on *validation speakers* held out of the training speakers (never on test
 speakers). The bundle (per docs/CONTRACTS.md) gets ``metrics.json`` with the
 speaker-independent cross-validation results that ``ser-model compare`` wrote (if found),
@@ -643,7 +643,7 @@ def refresh_report(config_path: str | Path, *, out_dir: str | Path | None = None
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model train``."""
-    parser.add_argument("--config", required=True, help="training TOML file (e.g. configs/ser-crnn.toml)")
+    parser.add_argument("--config", required=True, help="training TOML file (e.g. ser_model/configs/ser-crnn.toml)")
     from ser_model.outpaths import check_output_dir
 
     parser.add_argument("--out", dest="out_dir", default=None, type=check_output_dir,
