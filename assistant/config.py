@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ser_model.errors import unknown_keys
+
 
 class ConfigError(ValueError):
     """A configuration file or flag value is invalid. ``str(err)`` is one line."""
@@ -230,9 +232,7 @@ def _type_ok(value: Any, annotation: str) -> bool:
 
 
 def _section(cls, data: Mapping[str, Any], name: str):
-    names = _keys(cls)
-    unknown = sorted(set(data) - set(names))
-    if unknown:
+    if unknown := unknown_keys(data, cls):
         raise _unknown(unknown, name)
     types = {f.name: str(f.type) for f in dataclasses.fields(cls)}
     for key, value in data.items():
@@ -250,8 +250,7 @@ def _section(cls, data: Mapping[str, Any], name: str):
 def from_mapping(data: Mapping[str, Any]) -> AssistantConfig:
     """Build a config from a TOML-like mapping of sections."""
     sections = _sections()
-    unknown = sorted(set(data) - set(sections))
-    if unknown:
+    if unknown := unknown_keys(data, sections):
         raise _unknown(unknown)
     kwargs = {}
     for name, cls in sections.items():

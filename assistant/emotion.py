@@ -20,6 +20,7 @@ import numpy as np
 
 from assistant.config import AssistantConfig
 from assistant.types import EmotionWindow
+from ser_model.errors import one_line
 from ser_model.result import EmotionResult
 
 WINDOW_S = 3.0
@@ -65,8 +66,7 @@ class EmotionEngine:
                 if notice:
                     self._notices.append(notice)
         except BaseException as err:  # report any failure; the session goes on without emotion
-            lines = str(err).strip().splitlines()
-            self.error = f"emotion model unavailable: {lines[0] if lines else type(err).__name__}"
+            self.error = f"emotion model unavailable: {one_line(err)}"
         finally:
             self.load_seconds = time.perf_counter() - t0
             self._ready.set()
@@ -182,8 +182,7 @@ def check_bundle(name_or_path: str) -> str | None:
     try:
         load_bundle_config(resolve_bundle(name_or_path))
     except BundleError as err:
-        lines = str(err).strip().splitlines()
-        reason = lines[0] if lines else type(err).__name__
+        reason = one_line(err)
         return reason if str(name_or_path) in reason else f"{name_or_path}: {reason}"
     return None
 

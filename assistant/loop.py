@@ -35,6 +35,7 @@ from assistant.sources import MicrophoneLost, MicrophoneSource, UtteranceError, 
 from assistant.stt import SttError, make_transcriber
 from assistant.tts import SilentSpeaker, Speaker, TtsError, make_speaker
 from assistant.types import EmotionWindow, Transcript, Turn, Utterance
+from ser_model.errors import one_line
 
 EXIT_OK = 0
 EXIT_SETUP = 1
@@ -191,11 +192,10 @@ class Session:
                     result = rec.predict(utt.samples, utt.sample_rate)
             except Exception as err:  # SerError or a model failure: this turn has no emotion
                 windows.clear()
-                lines = str(err).strip().splitlines()
                 return (
                     None,
                     (time.perf_counter() - t0) * 1000,
-                    f"emotion failed: {lines[0] if lines else type(err).__name__}",
+                    f"emotion failed: {one_line(err)}",
                 )
             return result, (time.perf_counter() - t0) * 1000, None
 

@@ -1,8 +1,9 @@
 """Where utterances come from: microphone, audio files, or typed lines.
 
 All three implement :class:`UtteranceSource`; :func:`make_source` picks one from the config.
-The loop calls :meth:`UtteranceSource.next_utterance` once per turn and, around speaking,
-:meth:`pause`/:meth:`resume` so that the microphone never records the assistant's own voice.
+The loop calls :meth:`UtteranceSource.next_utterance` once per turn and nothing else between
+turns; :class:`MicrophoneSource` resumes its stream when it starts listening and pauses it as
+soon as the utterance ends, so the microphone never records the assistant's own voice.
 """
 
 from __future__ import annotations
@@ -75,7 +76,7 @@ def _load_audio(path: str) -> np.ndarray:
 
 
 def _fallback_load_audio(path: str) -> np.ndarray:
-    from ser_model.errors import AudioLoadError
+    from ser_model.errors import AudioLoadError, one_line
 
     p = Path(path)
     if not p.exists():
@@ -87,9 +88,7 @@ def _fallback_load_audio(path: str) -> np.ndarray:
 
         data, sr = sf.read(str(p), dtype="float32", always_2d=True)
     except Exception as err:
-        raise AudioLoadError(
-            path, f"not a readable audio file ({str(err).splitlines()[0] if str(err) else type(err).__name__})"
-        ) from None
+        raise AudioLoadError(path, f"not a readable audio file ({one_line(err)})") from None
     if not len(data):
         raise AudioLoadError(path, "empty audio")
     y = data.mean(axis=1)

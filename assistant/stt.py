@@ -25,6 +25,7 @@ import numpy as np
 
 from assistant.config import AssistantConfig
 from assistant.types import Transcript, Utterance
+from ser_model.errors import one_line
 
 
 class SttError(Exception):
@@ -393,7 +394,7 @@ class WhisperTranscriber(Transcriber):
         except self._wm.WhisperModelError as err:
             self._error = str(err)
         except Exception as err:
-            self._error = f"whisper failed to load: {_one_line(err)}"
+            self._error = f"whisper failed to load: {one_line(err)}"
         finally:
             self._ready.set()
 
@@ -471,7 +472,7 @@ class WhisperTranscriber(Transcriber):
         try:
             text = self._decode(samples)
         except Exception as err:
-            raise SttError(f"whisper failed: {_one_line(err)}") from None
+            raise SttError(f"whisper failed: {one_line(err)}") from None
         return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
 
 
@@ -616,14 +617,14 @@ class FallbackTranscriber(Transcriber):
         try:
             return self.primary.transcribe(utterance)
         except Exception as err:  # any engine failure: this turn goes to sphinx
-            error = _one_line(err)
+            error = one_line(err)
         if self.primary.name in ("sphinx", "none"):
             return Transcript(text="", engine=self.primary.name, seconds=time.perf_counter() - t0, error=error)
         try:
             fb = self._sphinx().transcribe(utterance)
         except Exception as err2:
             return Transcript(text="", engine=self.primary.name, seconds=time.perf_counter() - t0,
-                              error=f"{error}; fallback failed: {_one_line(err2)}")
+                              error=f"{error}; fallback failed: {one_line(err2)}")
         return Transcript(text=fb.text, engine=fb.engine, seconds=time.perf_counter() - t0,
                           error=error, fallback=fb.engine)
 
@@ -636,12 +637,12 @@ class FallbackTranscriber(Transcriber):
         try:
             return stream.finish()
         except Exception as err:
-            error = _one_line(err)
+            error = one_line(err)
         try:
             fb = self._sphinx().transcribe(utterance)
         except Exception as err2:
             return Transcript(text="", engine=self.name, seconds=time.perf_counter() - t0,
-                              error=f"{error}; fallback failed: {_one_line(err2)}")
+                              error=f"{error}; fallback failed: {one_line(err2)}")
         return Transcript(text=fb.text, engine=fb.engine, seconds=time.perf_counter() - t0,
                           error=error, fallback="sphinx")
 
@@ -649,11 +650,6 @@ class FallbackTranscriber(Transcriber):
         self.primary.close()
         if self._fallback is not None and self._fallback is not self.primary:
             self._fallback.close()
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip().splitlines()
-    return text[0] if text else type(err).__name__
 
 
 def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:

@@ -27,6 +27,7 @@ from dataclasses import dataclass
 
 from assistant.config import AssistantConfig
 from assistant.types import Reply, TtsStyle
+from ser_model.errors import one_line
 
 
 class TtsError(Exception):
@@ -138,7 +139,7 @@ class Pyttsx3Speaker(Speaker):
         except TtsError:
             raise
         except Exception as err:  # missing libespeak-ng, pyttsx3 not installed ...
-            raise TtsError(f"text-to-speech unavailable (pyttsx3/espeak-ng): {_one_line(err)}") from None
+            raise TtsError(f"text-to-speech unavailable (pyttsx3/espeak-ng): {one_line(err)}") from None
         if voice:
             self._synth.set_voice(voice)
         self._stream = None
@@ -152,14 +153,14 @@ class Pyttsx3Speaker(Speaker):
             self._device = resolve_device(output_device, devices, kind="output")
             self._pa = open_pyaudio()
         except Exception as err:
-            raise TtsError(f"no audio output: {_one_line(err)}") from None
+            raise TtsError(f"no audio output: {one_line(err)}") from None
 
     def synthesize(self, text: str, style: TtsStyle) -> tuple[bytes, int]:
         """16-bit mono PCM of ``text`` and its sample rate."""
         try:
             pcm = self._synth.synthesize(text, style)
         except Exception as err:
-            raise TtsError(f"speech synthesis failed: {_one_line(err)}") from None
+            raise TtsError(f"speech synthesis failed: {one_line(err)}") from None
         if not pcm:
             raise TtsError("speech synthesis produced no audio")
         return pcm, self._synth.sample_rate
@@ -181,7 +182,7 @@ class Pyttsx3Speaker(Speaker):
                                          output_device_index=self._device,
                                          frames_per_buffer=self.chunk_frames)
         except Exception as err:
-            raise TtsError(f"cannot open the audio output: {_one_line(err)}") from None
+            raise TtsError(f"cannot open the audio output: {one_line(err)}") from None
         self._stream_rate = rate
         return self._stream
 
@@ -219,7 +220,7 @@ class Pyttsx3Speaker(Speaker):
                     written = i + step
         except OSError as err:
             self._drop_stream()  # a broken stream is opened afresh for the next reply
-            raise TtsError(f"audio playback failed: {_one_line(err)}") from None
+            raise TtsError(f"audio playback failed: {one_line(err)}") from None
         except BaseException:
             self._drop_stream()  # Ctrl-C / SIGTERM: stop the sound at once
             raise
@@ -242,11 +243,6 @@ class Pyttsx3Speaker(Speaker):
                 stream.stop_stream()  # let the last reply's buffers play out
                 stream.close()
             self._pa.terminate()
-
-
-def _one_line(err: BaseException) -> str:
-    lines = str(err).strip().splitlines()
-    return lines[0] if lines else type(err).__name__
 
 
 def make_speaker(config: AssistantConfig) -> Speaker:

@@ -1,4 +1,6 @@
-"""Small frozen messages passed between the stages of a turn (see DESIGN.md)."""
+"""Small frozen messages passed between the stages of a turn: the source's Utterance, the
+speech-to-text Transcript, the EmotionWindows of a long utterance, the responder's Reply (with
+its TtsStyle), and the Turn that the loop logs and shows."""
 
 from __future__ import annotations
 

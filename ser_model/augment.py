@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ser_model.errors import ParameterError
+from ser_model.errors import ParameterError, check_keys
 
 __all__ = [
     "NOISE_COLORS",
@@ -627,10 +627,7 @@ class Augmenter:
         """
         if not isinstance(d, dict):
             raise ParameterError(f"expected a dict, got {type(d).__name__}")
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ParameterError(f"unknown augmentation setting(s): {', '.join(unknown)}")
+        check_keys(d, cls, "augmentation setting(s)")
         return cls(**{k: tuple(v) if isinstance(v, list) else v for k, v in d.items()})
 
     def __call__(

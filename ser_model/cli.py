@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from ser_model import __version__
-from ser_model.errors import SerError
+from ser_model.errors import SerError, one_line
 
 PROG = "ser-model"
 
@@ -37,7 +37,7 @@ commands:
   evaluate DIR          accuracy, UAR, macro-F1 and confusion matrix on labelled clips
                           ser-model evaluate ../shared/datasets/ravdess/Actor_01 --json
   train                 train a model from a TOML config and write a bundle
-                          ser-model train --config configs/ser-crnn.toml
+                          ser-model train --config ser_model/configs/ser-crnn.toml
   compare               speaker-independent comparison of models and baselines
                           ser-model compare --data ../shared/datasets
   plot-examples         plot waveforms and spectrograms of example clips
@@ -83,9 +83,9 @@ EXAMPLES = {
                 "ser-model predict meeting.flac --window 3 --hop 1.5   # emotion over time, streamed"],
     "evaluate": ["ser-model evaluate ../shared/datasets/ravdess/Actor_01",
                  "ser-model evaluate DIR --model models/ser-crnn-v2 --json"],
-    "train": ["ser-model train --config configs/ser-crnn.toml",
-              "ser-model train --config configs/ser-crnn.toml --out models/my-model --epochs 5",
-              "ser-model train --config configs/ser-crnn.toml --limit-per-speaker 4 --epochs 1"
+    "train": ["ser-model train --config ser_model/configs/ser-crnn.toml",
+              "ser-model train --config ser_model/configs/ser-crnn.toml --out models/my-model --epochs 5",
+              "ser-model train --config ser_model/configs/ser-crnn.toml --limit-per-speaker 4 --epochs 1"
               "   # a quick smoke run"],
     "compare": ["ser-model compare --data ../shared/datasets",
                 "ser-model compare --data ../shared/datasets --quick --out /tmp/cmp   # a fast look"],
@@ -113,11 +113,6 @@ class UsageError(CliError):
 
 def _error(message: str) -> None:
     print(f"{PROG}: error: {message}", file=sys.stderr, flush=True)
-
-
-def _one_line(err: BaseException) -> str:
-    text = " ".join(str(err).split())
-    return text or type(err).__name__
 
 
 # -- commands ---------------------------------------------------------------------------
@@ -205,7 +200,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
             raise  # stdout is gone: stop (main exits quietly), not a problem with this file
         except (SerError, OSError) as err:
             failed += 1
-            msg = _one_line(err)
+            msg = one_line(err, join=True)
             _error(msg if msg.startswith(str(file)) else f"{file}: {msg}")
             continue
         if args.json:
@@ -443,10 +438,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 1
     except UsageError as err:
-        _error(_one_line(err))
+        _error(one_line(err, join=True))
         return 2
     except (SerError, OSError) as err:
-        _error(_one_line(err))
+        _error(one_line(err, join=True))
         return 1
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+from collections.abc import Iterable
 from pathlib import Path
 
 
@@ -28,3 +30,26 @@ class BundleError(SerError):
 
 class NoSpeechError(SerError):
     """The audio holds no speech (silence or near-silence), so no emotion can be inferred."""
+
+
+def one_line(err: BaseException, *, join: bool = False) -> str:
+    """``err`` as one line for a message: its first non-blank line, or its type's name if it is empty.
+
+    With ``join=True`` every line is kept, folded into one (runs of whitespace become one space).
+    """
+    if join:
+        return " ".join(str(err).split()) or type(err).__name__
+    lines = str(err).strip().splitlines()
+    return lines[0] if lines else type(err).__name__
+
+
+def unknown_keys(data: Iterable[str], known: type | Iterable[str]) -> list[str]:
+    """The keys of ``data`` that ``known`` lacks, sorted; ``known`` is a dataclass (its field names) or names."""
+    names = {f.name for f in dataclasses.fields(known)} if isinstance(known, type) else set(known)
+    return sorted(set(data) - names)
+
+
+def check_keys(data: Iterable[str], known: type | Iterable[str], what: str) -> None:
+    """ParameterError ``unknown {what}: a, b`` when ``data`` has keys ``known`` lacks (see ``unknown_keys``)."""
+    if unknown := unknown_keys(data, known):
+        raise ParameterError(f"unknown {what}: {', '.join(unknown)}")

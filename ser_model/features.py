@@ -8,12 +8,12 @@ the same samples and settings always give the same array.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 from functools import lru_cache
 
 import numpy as np
 
-from ser_model.errors import ParameterError
+from ser_model.errors import ParameterError, check_keys
 
 #: Frame-feature groups, in the column order ``frame_features`` emits them.
 FRAME_PARTS: tuple[str, ...] = ("logmel", "mfcc", "mfcc_delta", "spectral")
@@ -103,10 +103,7 @@ class FeatureSettings:
     @classmethod
     def from_dict(cls, d: dict) -> FeatureSettings:
         """Inverse of ``to_dict``; unknown keys raise ParameterError, missing keys take defaults."""
-        known = {f.name for f in fields(cls)}
-        unknown = sorted(set(d) - known)
-        if unknown:
-            raise ParameterError(f"unknown feature settings: {', '.join(unknown)}")
+        check_keys(d, cls, "feature settings")
         d = dict(d)
         if "parts" in d:
             d["parts"] = tuple(d["parts"])

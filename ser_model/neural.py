@@ -15,9 +15,9 @@ where the architecture can (``FrameMask``). Keras/TensorFlow are imported inside
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, fields
+from dataclasses import asdict, dataclass
 
-from ser_model.errors import ParameterError
+from ser_model.errors import ParameterError, check_keys
 from ser_model.tf_quiet import import_keras
 
 ARCHITECTURES: tuple[str, ...] = ("lstm", "cnn1d", "crnn", "cnn2d")
@@ -69,9 +69,7 @@ class ModelSettings:
 
     @classmethod
     def from_dict(cls, d: dict) -> ModelSettings:
-        unknown = sorted(set(d) - {f.name for f in fields(cls)})
-        if unknown:
-            raise ParameterError(f"unknown model settings: {', '.join(unknown)}")
+        check_keys(d, cls, "model settings")
         return cls(**d)
 
 

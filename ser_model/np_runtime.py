@@ -12,15 +12,11 @@ creation order, and sub-layers under their attribute name (``cell``, ``forward_l
 ``backward_layer``, our AttentionPooling's ``hidden``/``score``). Every weight's shape is
 checked against what the layer's config implies.
 
-What it runs: only the whitelisted layer types below, implemented here in NumPy float32 with
-Keras 3 semantics at inference (``training=False``), including Keras mask propagation
-(which layers consume, propagate or destroy the ``_keras_mask``):
-
-    InputLayer, Functional (nested), Conv1D, Conv2D (stride 1), BatchNormalization, Add,
-    Average, Activation, Dense, MaxPooling1D, MaxPooling2D, AveragePooling1D,
-    GlobalAveragePooling1D, Reshape, Dropout, SpatialDropout1D, SpatialDropout2D, Masking,
-    GRU, LSTM, Bidirectional, the ops NotEqual and Any, and our ser_model layers
-    SpecAugment, FrameMask, AttentionPooling, FeatureSlice.
+What it runs: only the whitelisted layer types in :data:`SUPPORTED_LAYERS` (InputLayer, nested
+Functional models, the Keras layers and ops of ``_KERAS_LAYERS`` and our ser_model layers of
+``_OUR_LAYERS``; that tuple is built from those dispatch tables, so it names exactly what runs),
+implemented here in NumPy float32 with Keras 3 semantics at inference (``training=False``),
+including Keras mask propagation (which layers consume, propagate or destroy the ``_keras_mask``).
 
 Any other layer type, option or dtype policy raises :class:`UnsupportedModelError` (a
 :class:`~ser_model.errors.BundleError`) naming it, so the caller can fall back to Keras.
@@ -724,13 +720,6 @@ def _is_ours(layer_cfg: dict) -> bool:
     )
 
 
-SUPPORTED_LAYERS: tuple[str, ...] = (
-    "InputLayer", "Functional", "Conv1D", "BatchNormalization", "Add", "Average", "Activation", "Dense",
-    "MaxPooling1D", "AveragePooling1D", "GlobalAveragePooling1D", "Dropout", "SpatialDropout1D",
-    "Masking", "GRU", "LSTM", "Bidirectional", "NotEqual", "Any",
-    "SpecAugment", "FrameMask", "AttentionPooling",
-)  # fmt: skip
-
 _KERAS_LAYERS = {
     "Conv1D": _Conv1D,
     "BatchNormalization": _BatchNorm,
@@ -757,6 +746,10 @@ _KERAS_LAYERS = {
 _OUR_LAYERS = {"SpecAugment": _SpecAugment, "FrameMask": _FrameMask, "AttentionPooling": _AttentionPooling,
                "FeatureSlice": _FeatureSlice}
 _OPS = {"NotEqual", "Any"}  # keras.src.ops operations: not Layers, so not in the saved weights
+
+#: Every layer class name the runtime runs: the one list, read from the dispatch in
+#: ``_Functional._make`` (InputLayer and Functional are handled there, the rest by the tables).
+SUPPORTED_LAYERS: tuple[str, ...] = ("InputLayer", "Functional", *_KERAS_LAYERS, *_OUR_LAYERS)
 
 
 def _check_dtype(cfg: dict, where: str) -> None:

@@ -28,7 +28,7 @@ from typing import Any
 
 import numpy as np
 
-from ser_model.errors import SerError
+from ser_model.errors import SerError, one_line
 
 #: Format marker written into every profile file.
 PROFILE_FORMAT = "ser-voice-profile-v1"
@@ -161,8 +161,7 @@ class VoiceProfile:
         try:
             data = json.loads(text, parse_constant=_reject_constant)
         except (ValueError, ProfileError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise ProfileError(f"{path}: not a valid voice profile (bad JSON: {first})") from None
+            raise ProfileError(f"{path}: not a valid voice profile (bad JSON: {one_line(err)})") from None
         try:
             return cls.from_dict(data)
         except ProfileError as err:

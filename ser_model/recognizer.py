@@ -21,9 +21,10 @@ Two backends run the model (``EmotionRecognizer.load(..., backend=...)`` or
 With the keras backend the model is called through one ``tf.function`` with a fixed input signature rather than
 ``keras.Model.predict`` (which costs tens of milliseconds a call in setup alone), so it is
 traced once at load time and never retraced. By default the traced function is also
-XLA-compiled (``jit=True``), which roughly halves the model's share: for the shipped
-crnn+lstm+cnn1d ensemble a 3-second utterance takes a median 7.8 ms on one busy CPU core,
-features included, against 11.6 ms without XLA (``bench/ser_latency.py``). Compiling costs a
+XLA-compiled (``jit=True``), which roughly halves the model's share: for the three-member
+crnn+lstm+cnn1d ensemble of ser-crnn-v1 (the shipped ser-crnn-v2 adds a fourth, the cnn2d) a
+3-second utterance took a median 7.8 ms on one busy CPU core, features included, against
+11.6 ms without XLA (``bench/ser_latency.py``). Compiling costs a
 few seconds more at load time (3-6 s on a busy 2-core box), which a long-lived user such as
 the assistant pays once, in the background; one-shot command-line runs pass ``jit=False``.
 """
@@ -42,7 +43,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser_model.bundle import load_bundle_config, resolve_bundle
-from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError
+from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError, one_line
 from ser_model.result import EmotionResult
 
 if TYPE_CHECKING:
@@ -154,7 +155,7 @@ class EmotionRecognizer:
         try:
             self.settings = FeatureSettings.from_dict(config["features"])
         except (ParameterError, TypeError) as err:
-            raise BundleError(f"{self.path}: bad feature settings in config.json: {_one_line(err)}") from err
+            raise BundleError(f"{self.path}: bad feature settings in config.json: {one_line(err)}") from err
         self.max_frames: int | None = config["input"].get("max_frames")
         self._mean = np.asarray(config["normalization"]["mean"], dtype=np.float32)
         self._std = np.asarray(config["normalization"]["std"], dtype=np.float32)
@@ -248,7 +249,7 @@ class EmotionRecognizer:
                 self._run_model(zeros)  # compiles now, so the first real call is as fast as the rest
                 return True
             except (tf.errors.OpError, NotImplementedError) as err:
-                log.warning("XLA cannot compile %s (%s); using the plain TensorFlow graph", self.path, _one_line(err))
+                log.warning("XLA cannot compile %s (%s); using the plain TensorFlow graph", self.path, one_line(err))
         self._call = tf.function(lambda x: model(x, training=False), input_signature=signature)
         self._run_model(zeros)
         return False
@@ -306,7 +307,7 @@ class EmotionRecognizer:
             except np_runtime.UnsupportedModelError as err:
                 if backend == "numpy":
                     raise
-                log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, _one_line(err))
+                log.info("%s: NumPy runtime unavailable (%s); using Keras", folder, one_line(err))
             else:
                 return cls(folder, config, model, None, jit=False, backend="numpy")._warmed()
         from ser_model.tf_quiet import import_keras, import_tensorflow
@@ -321,8 +322,7 @@ class EmotionRecognizer:
         try:
             model = keras.saving.load_model(str(weights), safe_mode=True, compile=False)
         except (ValueError, TypeError, OSError, KeyError) as err:
-            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-            raise BundleError(f"{weights}: cannot load the Keras model: {first}") from err
+            raise BundleError(f"{weights}: cannot load the Keras model: {one_line(err)}") from err
         if jit is None:
             jit = jit_from_env(default=True)
         return cls(folder, config, model, tf, jit=bool(jit), backend="keras")._warmed()
@@ -544,7 +544,7 @@ class EmotionRecognizer:
             with quiet_library_stderr():  # the decoder's own warnings (mpg123) stay out
                 f = sf.SoundFile(str(path))
         except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
-            raise AudioLoadError(path, _one_line(err)) from err
+            raise AudioLoadError(path, one_line(err)) from err
         with f:
             rate = int(f.samplerate)
             win, hop = _window_sizes(window_s, hop_s, rate)
@@ -566,7 +566,7 @@ class EmotionRecognizer:
                         buf = buf[hop:]
                         buf_start += hop
             except (sf.LibsndfileError, RuntimeError) as err:
-                raise AudioLoadError(path, _one_line(err)) from err
+                raise AudioLoadError(path, one_line(err)) from err
             if len(buf) and buf_start + len(buf) > last_end:
                 yield self._window(buf, buf_start, rate)
 
@@ -600,8 +600,3 @@ def _windows(y: np.ndarray, win: int, hop: int) -> Iterator[tuple[int, np.ndarra
         if start + win >= n:
             return
         start += hop
-
-
-def _one_line(err: BaseException) -> str:
-    text = str(err).strip()
-    return text.splitlines()[0] if text else type(err).__name__

@@ -2,7 +2,7 @@
 
 The TOML file has the tables ``[data]``, ``[features]`` (FeatureSettings), ``[model]``
 (ModelSettings), ``[train]`` (TrainSettings) and ``[augment]`` (ser_model.augment.Augmenter);
-see ``configs/ser-crnn.toml``. Training is seeded; early stopping and the kept checkpoint are
+see ``ser_model/configs/ser-crnn.toml``. Training is seeded; early stopping and the kept checkpoint are
 chosen by UAR on *validation speakers* held out of the training speakers (never on test
 speakers). The bundle (per docs/CONTRACTS.md) gets ``metrics.json`` with the
 speaker-independent cross-validation results that ``ser-model compare`` wrote (if found),
@@ -18,13 +18,13 @@ import shutil
 import sys
 import time
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from ser_model.errors import ParameterError, SerError
+from ser_model.errors import ParameterError, SerError, check_keys, unknown_keys
 from ser_model.features import FeatureSettings
 from ser_model.labels import LABELS
 from ser_model.neural import ModelSettings
@@ -117,10 +117,7 @@ def _plain(d: dict) -> dict:
 def _section(cls, raw: dict, name: str):
     if not isinstance(raw, dict):
         raise ParameterError(f"[{name}] must be a table")
-    known = {f.name for f in fields(cls)}
-    unknown = sorted(set(raw) - known)
-    if unknown:
-        raise ParameterError(f"unknown key(s) in [{name}]: {', '.join(unknown)}")
+    check_keys(raw, cls, f"key(s) in [{name}]")
     vals = {k: tuple(v) if isinstance(v, list) else v for k, v in raw.items()}
     try:
         return cls(**vals)
@@ -139,8 +136,7 @@ def load_config(path: str | Path) -> TrainConfig:
         raise ParameterError(f"{path}: cannot read config: {err.strerror or err}") from err
     except tomllib.TOMLDecodeError as err:
         raise ParameterError(f"{path}: not valid TOML: {err}") from err
-    unknown = sorted(set(raw) - {"data", "features", "model", "train", "augment", "cv_results"})
-    if unknown:
+    if unknown := unknown_keys(raw, ("data", "features", "model", "train", "augment", "cv_results")):
         raise ParameterError(f"{path}: unknown table(s) {', '.join(unknown)}")
     try:
         features = FeatureSettings.from_dict(raw.get("features", {}))
@@ -648,7 +644,7 @@ def refresh_report(config_path: str | Path, *, out_dir: str | Path | None = None
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Arguments of ``ser-model train``."""
-    parser.add_argument("--config", required=True, help="training TOML file (e.g. configs/ser-crnn.toml)")
+    parser.add_argument("--config", required=True, help="training TOML file (e.g. ser_model/configs/ser-crnn.toml)")
     from ser_model.outpaths import check_output_dir
 
     parser.add_argument("--out", dest="out_dir", default=None, type=check_output_dir,

@@ -28,7 +28,7 @@ def test_folds_keep_speakers_apart():
 def test_quick_compare_writes_tables_and_plots(tmp_path, datasets):
     from ser_model.compare import main
 
-    text = (REPO / "configs" / "ser-crnn.toml").read_text(encoding="utf-8")
+    text = (REPO / "ser_model" / "configs" / "ser-crnn.toml").read_text(encoding="utf-8")
     text = re.sub(r"ravdess_actors = \[.*\]", "ravdess_actors = [1, 2, 3, 4]", text)
     text = re.sub(r"channels = \[.*\]", "channels = [16, 16]", text)
     cfg = tmp_path / "cfg.toml"
@@ -88,7 +88,7 @@ def test_each_ensemble_member_gets_its_own_settings():
     from ser_model.train import load_config
 
     assert set(MEMBER_SETTINGS) == set(ARCHITECTURES)  # every architecture can join an ensemble
-    cfg = load_config(REPO / "configs" / "ser-crnn.toml")
+    cfg = load_config(REPO / "ser_model" / "configs" / "ser-crnn.toml")
     assert model_settings_for(cfg.model.architecture, cfg.model) is cfg.model
     for name in cfg.train.ensemble_with:
         got = model_settings_for(name, cfg.model)

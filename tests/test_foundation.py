@@ -161,6 +161,7 @@ def test_wheel_ships_the_model_bundles(tmp_path):
     assert res.returncode == 0, res.stderr[-2000:]
     (wheel,) = tmp_path.glob("*.whl")
     names = set(zipfile.ZipFile(wheel).namelist())
+    assert "ser_model/configs/ser-crnn.toml" in names  # the training recipe installs too
     for bundle in bundles:
         for f in bundle.iterdir():
             if f.is_file():

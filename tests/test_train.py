@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[1]
 def _small_config(tmp_path: Path, *, name: str = "smoke", actors: str = "1, 2, 3, 4", augment_copies: int = 1,
                   channels: str = "16, 16", ensemble: bool = True) -> Path:
     """The shipped recipe shrunk to a smoke test: few actors and channels, written to ``tmp_path``."""
-    text = (REPO / "configs" / "ser-crnn.toml").read_text(encoding="utf-8")
+    text = (REPO / "ser_model" / "configs" / "ser-crnn.toml").read_text(encoding="utf-8")
     text = re.sub(r"ravdess_actors = \[.*\]", f"ravdess_actors = [{actors}]", text)
     text = re.sub(r"augment_copies = \d+", f"augment_copies = {augment_copies}", text)
     text = re.sub(r'name = "ser-crnn"', f'name = "{name}"', text)
