@@ -1,6 +1,6 @@
 """Training and speaker-independent evaluation of ser-v3 heads.
 
-``ser-model train --config configs/ser-v3.toml`` (a TOML with ``[v3]``) runs
+``ser-model train --config ser_model/configs/ser-v3.toml`` (a TOML with ``[v3]``) runs
 :func:`main_train`: utterance vectors of every clip (Whisper encoder + prosody, cached per clip),
 the 5-fold RAVDESS-actor cross-validation in both protocols (unadapted; each test clip with a
 profile of ``adapt_k`` other clips of its speaker), the RAVDESS -> TESS proxy in both
