@@ -126,9 +126,14 @@ def test_unfinished_sentence_stays_one_turn_and_barge_in_stops_reply(pulse, data
     # measured on the recordings: the injected speech's onset on the mic, the reply's last sound
     vm, vs = voiced_frames(heard_mic), voiced_frames(heard_spk)
     offset = (spk.t0 - mic.t0) * RATE / FRAME
-    on_mic = np.flatnonzero(vm)
-    starts = [i for i in on_mic if i > 0 and not vm[max(0, i - 25):i].any()]  # onsets after 0.5 s quiet
-    onset = starts[1]  # the second utterance: the barge-in
+    reply_on = np.flatnonzero(vs)
+    assert len(reply_on), "the reply never sounded on the virtual speaker"
+    reply_start = reply_on[0] + offset  # in microphone frames
+    # the barge-in: the first speech on the microphone once the reply sounds (the sentence's own
+    # 500 ms pause lies before it, so it cannot be mistaken for an onset)
+    later = [i for i in np.flatnonzero(vm) if i > reply_start]
+    assert later, "no speech reached the microphone while the reply played"
+    onset = later[0]
     i = int(onset - offset)  # speaker frame at the onset: the reply sounds until its first 200 ms gap
     while i < len(vs) and vs[i:i + 10].any():
         i += 1
