@@ -35,9 +35,7 @@ class InputConfig:
     sample_rate: int = 16000
     """Capture rate in Hz (mono)."""
     calibrate_seconds: float = 1.0
-    """Seconds of ambient noise measured at start to set the speech threshold."""
-    min_energy: float = 50.0
-    """Floor of the energy threshold after calibration (16-bit RMS units)."""
+    """Seconds the microphone settles at start before listening (the VAD needs no noise threshold)."""
     pause_seconds: float = 0.3
     """Silence that ends an utterance (``--end-silence``; the VAD decides what is silence)."""
     continue_seconds: float = 0.9
@@ -157,6 +155,7 @@ EXAMPLE_FILE = "docs/assistant.example.toml"
 FLAGS: dict[tuple[str, str], str] = {
     ("input", "files"): "--input", ("input", "text"): "--text", ("input", "device"): "--device",
     ("input", "max_turns"): "--max-turns", ("input", "calibrate_seconds"): "--calibrate-seconds",
+    ("input", "pause_seconds"): "--end-silence", ("input", "vad"): "--vad", ("input", "barge_in"): "--barge-in",
     ("stt", "engine"): "--stt", ("stt", "model"): "--stt-model",
     ("stt", "allow_download"): "--allow-download",
     ("emotion", "model"): "--model", ("emotion", "min_confidence"): "--min-confidence",
