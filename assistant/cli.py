@@ -54,7 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     src.add_argument("--device", help="microphone: device index or part of its name")
     src.add_argument("--max-turns", type=int, metavar="N", help="stop after N turns")
     src.add_argument("--calibrate-seconds", type=float, metavar="S",
-                     help="ambient-noise calibration at start (default 1.0)")
+                     help="seconds the microphone settles at start (default 1.0)")
     src.add_argument("--end-silence", type=float, metavar="S",
                      help="silence that ends your turn (default 0.3; longer after 'and', 'um' ...)")
     src.add_argument("--vad", choices=("silero", "webrtc"), help="voice-activity detector (default silero)")
