@@ -140,3 +140,18 @@ def test_unfinished_sentence_stays_one_turn_and_barge_in_stops_reply(pulse, data
     stop_ms = ((i + offset) - onset) * FRAME / RATE * 1000
     print(f"barge-in: reply stopped {stop_ms:.0f} ms after speech onset (log: {barge})")
     assert stop_ms <= 200, stop_ms
+
+
+def test_the_gate_hears_loud_and_sad_speech_the_loader_prepared(datasets):
+    """Two strong-intensity RAVDESS clips (angry, sad), trimmed by the loader, were taken for
+    no speech by the endpointer's rule and silently dropped from a replay: real speech must
+    pass the gate, while noise, tones, DC and clicks must not."""
+    from assistant.sources import _load_audio
+
+    for name in ("Actor_14/03-01-05-02-02-01-14.flac", "Actor_04/03-01-04-02-02-01-04.flac"):
+        assert vad.has_speech(_load_audio(str(datasets / "ravdess" / name))), name
+    rng = np.random.default_rng(0)
+    t = np.arange(32000) / 16000
+    for y in (rng.normal(0, 0.1, 32000), 0.3 * np.sin(2 * np.pi * 440 * t), 0.2 + rng.normal(0, 1e-3, 32000),
+              (rng.random(32000) > 0.999) * 0.8):
+        assert not vad.has_speech(y.astype(np.float32))
