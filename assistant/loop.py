@@ -355,8 +355,8 @@ class Session:
             while max_turns is None or len(self.turns) < max_turns:
                 if self.source.kind == "text":
                     ui.state("listening", "type a line (\"bye\" to end)")
-                elif self.source.kind == "mic":
-                    ui.state("listening")
+                elif self.source.kind == "mic":  # shown once the microphone delivers frames
+                    self.source.on_listening = lambda: ui.state("listening")
                 sink = self.transcriber.start_stream() if (
                     self.source.kind == "mic" and self.transcriber is not None) else None
                 try:

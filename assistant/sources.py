@@ -40,6 +40,9 @@ class UtteranceSource(ABC):
     """A sequence of utterances."""
 
     kind: str = "?"
+    on_listening: Callable[[], None] | None = None
+    """Called once per utterance when capture has really started (the microphone delivers
+    frames), so "listening" is shown when the user can be heard, not before."""
 
     def open(self) -> None:
         """Open the device (raises ``audio_io.NoInputDeviceError`` when there is none)."""
@@ -513,10 +516,15 @@ class MicrophoneSource(UtteranceSource):
         started_at = last_voiced_at = None
         voiced_frames = 0
         self.resume()
+        told = False
         while True:
             raw = self._read()
             if not raw:
                 break
+            if not told:  # the stream delivers: the user can be heard from now on
+                told = True
+                if self.on_listening is not None:
+                    self.on_listening()
             x = self._frame16(raw)
             event = ep.push(x)
             now = time.time()
