@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from assistant.session_log import LOG_SUFFIX, default_log_dir
+from assistant.session_log import LOG_SUFFIX, LogLineError, TurnRecord, default_log_dir
 from ser_model.labels import LABELS
 
 
@@ -24,13 +24,14 @@ class SessionRecord:
     path: Path
     session: str
     meta: dict = field(default_factory=dict)
-    turns: list[dict] = field(default_factory=list)
+    turns: list[TurnRecord] = field(default_factory=list)
     summary: dict | None = None
     bad_lines: int = 0
 
 
 def read_session(path: Path) -> SessionRecord:
-    """Parse a JSONL log; lines that are not complete JSON objects are counted and skipped."""
+    """Parse a JSONL log; lines that are not complete JSON objects, or turns that cannot be
+    read (:class:`TurnRecord`), are counted and skipped."""
     rec = SessionRecord(path=path, session=path.stem.removeprefix("session-"))
     try:
         text = path.read_text(encoding="utf-8")
@@ -44,12 +45,18 @@ def read_session(path: Path) -> SessionRecord:
         except json.JSONDecodeError:
             rec.bad_lines += 1
             continue
+        if not isinstance(obj, dict):
+            rec.bad_lines += 1
+            continue
         kind = obj.get("type")
         if kind == "session":
             rec.meta = obj
             rec.session = obj.get("session", rec.session)
         elif kind == "turn":
-            rec.turns.append(obj)
+            try:
+                rec.turns.append(TurnRecord.from_json(obj))
+            except LogLineError:
+                rec.bad_lines += 1
         elif kind == "summary":
             rec.summary = obj
     return rec
@@ -119,25 +126,22 @@ CSV_COLUMNS = ["turn", "started_at", "ended_at", "source", "file", "audio_second
                "latency_stt_ms", "latency_ser_ms", "latency_reply_ms", "latency_total_ms"]
 
 
-def turn_row(t: dict) -> dict[str, Any]:
+def turn_row(t: TurnRecord) -> dict[str, Any]:
     """One CSV row from a logged turn."""
-    emo = t.get("emotion") or {}
-    probs = emo.get("probs") or {}
-    lat = t.get("latency_ms") or {}
-    stt = t.get("stt") or {}
-    reply = t.get("reply") or {}
+    emo = t.emotion or {}
+    lat = t.latency_ms
     row = {
-        "turn": t.get("turn"), "started_at": t.get("started_at"), "ended_at": t.get("ended_at"),
-        "source": t.get("source"), "file": t.get("file") or "", "audio_seconds": t.get("audio_seconds"),
-        "transcript": t.get("transcript", ""), "stt_engine": stt.get("engine"),
-        "stt_fallback": stt.get("fallback") or "", "emotion": emo.get("label", ""),
-        "confidence": emo.get("confidence", ""), "uncertain": t.get("uncertain"),
-        "reply": reply.get("text", ""), "strategy": reply.get("strategy", ""),
+        "turn": t.turn, "started_at": t.started_at, "ended_at": t.ended_at,
+        "source": t.source, "file": t.file or "", "audio_seconds": t.audio_seconds,
+        "transcript": t.transcript, "stt_engine": t.stt.get("engine"),
+        "stt_fallback": t.stt.get("fallback") or "", "emotion": emo.get("label", ""),
+        "confidence": emo.get("confidence", ""), "uncertain": t.uncertain,
+        "reply": t.reply_text, "strategy": t.strategy,
         "latency_stt_ms": lat.get("stt"), "latency_ser_ms": lat.get("ser"),
         "latency_reply_ms": lat.get("reply"), "latency_total_ms": lat.get("total"),
     }
     for label in LABELS:
-        row[f"p_{label}"] = probs.get(label, "")
+        row[f"p_{label}"] = t.probs.get(label, "")
     return row
 
 
@@ -158,21 +162,20 @@ def plot_timeline(rec: SessionRecord, out: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    turns = [t for t in rec.turns if t.get("emotion")]
+    turns = [t for t in rec.turns if t.emotion]
     fig, ax = plt.subplots(figsize=(max(6, 0.6 * len(rec.turns) + 3), 4.5))
     if not turns:
         ax.text(0.5, 0.5, "no emotion in this session (text mode?)", ha="center", va="center")
     else:
-        x = [t["turn"] for t in turns]
+        x = [t.turn for t in turns]
         for label in LABELS:
-            y = [float((t["emotion"].get("probs") or {}).get(label, 0.0)) for t in turns]
+            y = [float(t.probs.get(label, 0.0)) for t in turns]
             ax.plot(x, y, marker=".", label=label)
         for t in turns:
-            emo = t["emotion"]
-            ax.scatter([t["turn"]], [emo["confidence"]], s=90, facecolors="none",
-                       edgecolors="black" if not t.get("uncertain") else "grey", zorder=3)
-            ax.annotate(emo["label"] + ("?" if t.get("uncertain") else ""),
-                        (t["turn"], emo["confidence"]), textcoords="offset points",
+            ax.scatter([t.turn], [t.confidence], s=90, facecolors="none",
+                       edgecolors="black" if not t.uncertain else "grey", zorder=3)
+            ax.annotate(t.label + ("?" if t.uncertain else ""),
+                        (t.turn, t.confidence), textcoords="offset points",
                         xytext=(0, 8), ha="center", fontsize=8)
         ax.set_xticks(x)
         ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1), fontsize=8)
@@ -196,7 +199,7 @@ def main(args) -> int:
             return 0
         print(f"sessions in {log_dir} (oldest first):")
         for s in sessions:
-            labels = [t["emotion"]["label"] for t in s.turns if t.get("emotion")]
+            labels = [t.label for t in s.turns if t.label is not None]
             started = s.meta.get("started_at", "?")
             flag = "" if s.summary else "  (ended abruptly)"
             print(f"  {s.session}  {started}  {plural(len(s.turns), 'turn'):>9}  "
@@ -216,10 +219,8 @@ def main(args) -> int:
     if not did:
         print(f"session {rec.session}: {plural(len(rec.turns), 'turn')}, log {rec.path}")
         for t in rec.turns:
-            emo = t.get("emotion")
-            label = f"{emo['label']} {emo['confidence']:.2f}" if emo else "-"
-            print(f"  {t['turn']:>3}  {label:<16} you: {t.get('transcript', '')!r}  "
-                  f"-> {t.get('reply', {}).get('text', '')}")
+            label = f"{t.label} {t.confidence:.2f}" if t.emotion else "-"
+            print(f"  {t.turn:>3}  {label:<16} you: {t.transcript!r}  -> {t.reply_text}")
     if rec.bad_lines:
         print(f"note: {rec.bad_lines} incomplete line(s) skipped", file=sys.stderr)
     return 0

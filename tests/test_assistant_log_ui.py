@@ -253,3 +253,50 @@ def test_stt_none_says_words_are_off_not_nothing_recognised():
     ui.turn(off)
     ui.stop()
     assert "words off: --stt none" in buf.getvalue()
+
+
+def test_turn_record_round_trips_and_is_what_the_log_holds(tmp_path):
+    from dataclasses import replace
+
+    from assistant.session_log import TurnRecord
+    from assistant.types import EmotionWindow
+
+    base = make_turn(2)
+    turn = replace(base, utterance=replace(base.utterance, offset=12.5), voice_clips=3,
+                   emotion_note=None, windows=(EmotionWindow(0.0, 3.0, base.emotion, uncertain=False),))
+    extra = {"speech": {"engine": "none"}, "endpoint": {"words_at_pause": "hi", "silence_s": 0.3}}
+    log = SessionLog(tmp_path, "s1")
+    log.write_turn(turn, extra=extra)
+    log.close()
+    line = json.loads(log.path.read_text().splitlines()[0])
+    rec = TurnRecord.from_json(line)
+    assert rec.to_json() == line and list(rec.to_json()) == list(line)  # same keys, same order
+    assert TurnRecord.from_json(json.loads(json.dumps(rec.to_json()))) == rec
+    assert (rec.turn, rec.label, rec.confidence, rec.reply_text, rec.strategy) == (
+        2, "sad", 0.7, "That sounds hard.", "validate_sadness")
+    assert rec.file_offset_s == 12.5 and rec.voice_profile == {"clips": 3} and rec.extra == extra
+
+
+def test_an_old_log_still_reads_and_a_corrupt_turn_is_skipped(tmp_path):
+    """A first-version line (no windows, voice profile, offset, words_emotion, stt block ...)
+    reads with defaults; a turn whose fields are the wrong kind is one skipped line, not a crash."""
+    import argparse
+
+    from assistant import history
+
+    old = {"type": "turn", "session": "20230101-000000-0001", "turn": 1, "source": "file",
+           "transcript": "hello", "emotion": {"label": "happy", "confidence": 0.8},
+           "reply": {"text": "Nice!"}, "latency_ms": {"total": 300.0}}
+    corrupt = [{"type": "turn", "turn": "two"}, {"type": "turn", "turn": 3, "emotion": "sad"},
+               {"type": "turn", "turn": 4, "emotion": {"label": "sad"}}, [1, 2]]
+    path = tmp_path / "session-20230101-000000-0001.jsonl"
+    path.write_text("\n".join(json.dumps(o) for o in [{"type": "session", "source": "file"}, old, *corrupt]) + "\n")
+    rec = find_session(tmp_path, "0001")
+    assert len(rec.turns) == 1 and rec.bad_lines == 4
+    (t,) = rec.turns
+    assert t.label == "happy" and t.windows == () and t.voice_profile is None and t.stt == {}
+    out = tmp_path / "old.csv"
+    assert export_csv(rec, out) == 1
+    row = next(csv.DictReader(out.open()))
+    assert row["emotion"] == "happy" and row["reply"] == "Nice!" and row["p_sad"] == ""
+    assert history.main(argparse.Namespace(log_dir=str(tmp_path), session="0001", csv=None, plot=None)) == 0
