@@ -31,11 +31,12 @@ from assistant.config import DEFAULT_MIN_CONFIDENCE, AssistantConfig
 from assistant.emotion import LONG_UTTERANCE_S, EmotionEngine, check_bundle, combine, make_recognizer
 from assistant.responder import Responder
 from assistant.session_log import SessionLog, default_log_dir, iso, new_session_id
-from assistant.sources import MicrophoneLost, MicrophoneSource, UtteranceError, UtteranceSource, make_source
-from assistant.stt import SttError, make_transcriber
+from assistant.sources import MicrophoneLost, UtteranceError, UtteranceSource, make_source
+from assistant.stt import StreamingTranscription, SttError, Transcriber, make_transcriber
 from assistant.tts import SilentSpeaker, Speaker, TtsError, make_speaker
 from assistant.types import EmotionWindow, Transcript, Turn, Utterance
 from ser_model.errors import one_line
+from ser_model.result import EmotionResult
 
 EXIT_OK = 0
 EXIT_SETUP = 1
@@ -52,6 +53,47 @@ _NO_SAMPLES.flags.writeable = False
 
 NO_MIC_MESSAGE = ("no input device (microphone) was found; replay audio files with "
                   "'assistant --input FILE...' or type with 'assistant --text' instead")
+
+
+@dataclasses.dataclass(frozen=True)
+class Analysis:
+    """What speech-to-text and the emotion model made of one utterance."""
+
+    transcript: Transcript
+    emotion: EmotionResult | None
+    windows: tuple[EmotionWindow, ...] = ()
+    """Emotion per window (long utterances only)."""
+    stt_ms: float = 0.0
+    ser_ms: float = 0.0
+    note: str | None = None
+    """Why there is no emotion (``text``, ``no speech detected``, an error)."""
+
+
+class _ShowOnStart:
+    """The speaker's ``on_start``: the moment the reply starts (``latency_ms.total`` ends
+    there) the turn is completed with its total and shown; :meth:`final` is the turn to log."""
+
+    def __init__(self, draft: Turn, ui, *, speaking: bool) -> None:
+        self.draft = draft
+        """The turn without ``latency_ms.total``."""
+        self.ui = ui
+        self.speaking = speaking
+        self.turn: Turn | None = None
+        """The turn as shown; None until the reply started."""
+
+    def _complete(self) -> Turn:
+        total = (time.time() - self.draft.utterance.ended_at) * 1000
+        return dataclasses.replace(self.draft, latency_ms={**self.draft.latency_ms, "total": total})
+
+    def __call__(self) -> None:
+        self.turn = self._complete()
+        self.ui.turn(self.turn)
+        if self.speaking:
+            self.ui.state("speaking")
+
+    def final(self) -> Turn:
+        """The turn as shown, or (the reply never started) completed now."""
+        return self.turn if self.turn is not None else self._complete()
 
 
 class Shutdown(KeyboardInterrupt):
@@ -80,7 +122,7 @@ class Session:
         self.recognizer: EmotionEngine | None = None
         self.source: UtteranceSource | None = None
         self.speaker: Speaker = SilentSpeaker()
-        self.transcriber = None
+        self.transcriber: Transcriber | None = None
         self.responder = Responder(min_confidence=self._threshold())
         self._pool: ThreadPoolExecutor | None = None
         self._last_ser_error: str | None = None
@@ -116,10 +158,9 @@ class Session:
         except DeviceError as err:
             ui.notice(str(err))
             return EXIT_SETUP
-        if isinstance(self.source, MicrophoneSource) and cfg.input.device is None:
-            warning = self.source.monitor_warning()
-            if warning:
-                ui.notice(warning)
+        warning = self.source.setup_warning()
+        if warning:
+            ui.notice(warning)
         if cfg.source_kind != "text":
             # TensorFlow's import is slow: load the model while we calibrate and set up.
             self.recognizer = make_recognizer(cfg)
@@ -135,10 +176,10 @@ class Session:
             ui.notice(f"{err}; replies will be printed only")
             self.speaker = SilentSpeaker()
         self.barge_in = False
-        if isinstance(self.source, MicrophoneSource):
+        if self.source.can_watch_for_speech:
             # on by flag; else only when the capture is echo-cancelled (it would hear the reply)
-            name = self.source.device_name or ""
-            self.barge_in = cfg.input.barge_in if cfg.input.barge_in is not None else "echo" in name.lower()
+            self.barge_in = (cfg.input.barge_in if cfg.input.barge_in is not None
+                             else self.source.barge_in_by_default)
         self.source.calibrate(ui.state)
         log_dir = Path(cfg.log.dir) if cfg.log.dir else default_log_dir()
         self.log = SessionLog(log_dir, self.session_id, on_error=ui.notice)
@@ -150,7 +191,7 @@ class Session:
             "emotion_model": cfg.emotion.model or "default",
             "min_confidence": cfg.emotion.min_confidence,  # None: the model's recommendation
             "adapt": cfg.emotion.adapt and cfg.source_kind != "text",
-            "speak": cfg.speech.speak and not isinstance(self.speaker, SilentSpeaker),
+            "speak": cfg.speech.speak and self.speaker.audible,
             "files": list(cfg.input.files),
             "pid": os.getpid(),
             "barge_in": self.barge_in,
@@ -159,13 +200,8 @@ class Session:
         return None
 
     # -- one turn ----------------------------------------------------------------------
-    def _analyse(self, utt: Utterance, sink) -> tuple[Transcript, Any, tuple[EmotionWindow, ...],
-                                                      float, float, str | None]:
-        """STT and emotion at the same time, on two threads.
-
-        Returns (transcript, emotion, emotion per window (long utterances only), stt_ms,
-        ser_ms, why there is no emotion).
-        """
+    def _analyse(self, utt: Utterance, sink: StreamingTranscription | None) -> Analysis:
+        """STT and emotion at the same time, on two threads."""
         assert self._pool is not None and self.transcriber is not None
         transcriber = self.transcriber
 
@@ -212,17 +248,18 @@ class Session:
         if emotion is None:
             note = ("model unavailable" if ser_error and "unavailable" in ser_error
                     else ser_error or "no speech detected")
-        return transcript, emotion, tuple(windows), stt_ms, ser_ms, note
+        return Analysis(transcript=transcript, emotion=emotion, windows=tuple(windows),
+                        stt_ms=stt_ms, ser_ms=ser_ms, note=note)
 
     def _turn(self, utt: Utterance, sink) -> Turn:
         ui = self.ui
         ui.state("thinking")
-        windows: tuple[EmotionWindow, ...] = ()
         if utt.source == "text":
-            transcript = Transcript(text=utt.text or "", engine="text")
-            emotion, stt_ms, ser_ms, note = None, 0.0, 0.0, "text"
+            heard = Analysis(transcript=Transcript(text=utt.text or "", engine="text"), emotion=None,
+                             note="text")
         else:
-            transcript, emotion, windows, stt_ms, ser_ms, note = self._analyse(utt, sink)
+            heard = self._analyse(utt, sink)
+        transcript, emotion, windows, note = heard.transcript, heard.emotion, heard.windows, heard.note
         threshold = self._threshold()
         self.responder.min_confidence = threshold
         uncertain = emotion is None or float(emotion.confidence) < threshold
@@ -233,25 +270,16 @@ class Session:
                                      float(emotion.confidence) if emotion else None)
         reply_ms = (time.perf_counter() - t0) * 1000
         number = len(self.turns) + 1
-        latency = {"stt": stt_ms, "ser": ser_ms, "reply": reply_ms}
+        latency = {"stt": heard.stt_ms, "ser": heard.ser_ms, "reply": reply_ms}
         voice_clips = self.recognizer.profile_clips if self.recognizer is not None and emotion else None
         if utt.speech_ended_at is not None:  # the microphone: how long the endpointer waited
             latency = {"endpoint": (utt.ended_at - utt.speech_ended_at) * 1000, **latency}
 
-        def build(total_ms: float) -> Turn:
-            return Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
-                        emotion=emotion, uncertain=uncertain, reply=reply,
-                        latency_ms={**latency, "total": total_ms}, emotion_note=note,
-                        windows=windows, voice_clips=voice_clips)
-
-        shown: dict[str, Turn] = {}
-
-        def on_start() -> None:
-            turn = build((time.time() - utt.ended_at) * 1000)
-            shown["turn"] = turn
-            ui.turn(turn)
-            if not isinstance(self.speaker, SilentSpeaker):
-                ui.state("speaking")
+        showing = _ShowOnStart(
+            Turn(session=self.session_id, turn=number, utterance=utt, transcript=transcript,
+                 emotion=emotion, uncertain=uncertain, reply=reply, latency_ms=latency,
+                 emotion_note=note, windows=windows, voice_clips=voice_clips),
+            ui, speaking=self.speaker.audible)
 
         extra: dict[str, Any] = {}
         if self.config.log.save_audio and utt.source != "text" and self.log and self.log.active:
@@ -264,9 +292,9 @@ class Session:
         barge = self._start_barge_in()
         try:
             if barge:
-                spoken = self.speaker.say(reply, on_start=on_start, stop=barge[0])
+                spoken = self.speaker.say(reply, on_start=showing, stop=barge[0])
             else:
-                spoken = self.speaker.say(reply, on_start=on_start)
+                spoken = self.speaker.say(reply, on_start=showing)
             speech["audio_seconds"] = round(spoken.audio_seconds, 3)
             speech["synth_ms"] = round(spoken.synth_seconds * 1000, 1)
             if spoken.interrupted and barge and "onset" in barge[2]:
@@ -275,23 +303,22 @@ class Session:
                                       "stop_ms": round(((spoken.stopped_at or onset) - onset) * 1000, 1)}
         except TtsError as err:
             speech["error"] = str(err)
-            if "turn" not in shown:
-                on_start()
+            if showing.turn is None:
+                showing()
             ui.notice(f"{err} (reply printed instead)")
         except KeyboardInterrupt:
             speech["interrupted"] = True
             self._stop_barge_in(barge)
-            self._finish_turn(shown.get("turn") or build((time.time() - utt.ended_at) * 1000), extra)
+            self._finish_turn(showing.final(), extra)
             raise
         self._stop_barge_in(barge)
-        turn = self._finish_turn(shown.get("turn") or build((time.time() - utt.ended_at) * 1000), extra)
-        return turn
+        return self._finish_turn(showing.final(), extra)
 
     def _start_barge_in(self):
         """While the reply plays, listen (barge-in, when on): (stop event for the speaker,
         the listening thread, what it heard) or None."""
-        if not self.barge_in or not isinstance(self.source, MicrophoneSource) or isinstance(
-                self.speaker, SilentSpeaker):
+        if (not self.barge_in or self.source is None or not self.source.can_watch_for_speech
+                or not self.speaker.audible):
             return None
         import threading
 
@@ -355,10 +382,10 @@ class Session:
             while max_turns is None or len(self.turns) < max_turns:
                 if self.source.kind == "text":
                     ui.state("listening", "type a line (\"bye\" to end)")
-                elif self.source.kind == "mic":  # shown once the microphone delivers frames
+                elif self.source.live:  # shown once the microphone delivers frames
                     self.source.on_listening = lambda: ui.state("listening")
                 sink = self.transcriber.start_stream() if (
-                    self.source.kind == "mic" and self.transcriber is not None) else None
+                    self.source.live and self.transcriber is not None) else None
                 try:
                     utt = self.source.next_utterance(sink)
                 except UtteranceError as err:
@@ -385,7 +412,7 @@ class Session:
                     continue
                 turn = self._turn(utt, sink)
                 sink = None
-                if turn.reply.strategy == "farewell" and not getattr(self.source, "mid_file", False):
+                if turn.reply.strategy == "farewell" and not self.source.in_progress:
                     break  # (a "bye" inside a long recording does not end its replay)
         except KeyboardInterrupt as err:
             if sink is not None:
@@ -435,7 +462,7 @@ class Session:
         ui.state("waiting for the microphone")
         ui.notice(f"microphone disconnected: {why} - waiting up to {MIC_WAIT_S:.0f} s for it to "
                   f"come back (Ctrl-C ends the session)")
-        if isinstance(source, MicrophoneSource) and source.reconnect(timeout=MIC_WAIT_S):
+        if source is not None and source.reconnect(timeout=MIC_WAIT_S):
             ui.notice("microphone is back - listening again")
             return True
         ui.notice(f"no microphone after {MIC_WAIT_S:.0f} s - ending the session")

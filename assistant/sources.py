@@ -1,9 +1,12 @@
 """Where utterances come from: microphone, audio files, or typed lines.
 
 All three implement :class:`UtteranceSource`; :func:`make_source` picks one from the config.
-The loop calls :meth:`UtteranceSource.next_utterance` once per turn and nothing else between
-turns; :class:`MicrophoneSource` resumes its stream when it starts listening and pauses it as
-soon as the utterance ends, so the microphone never records the assistant's own voice.
+The loop calls :meth:`UtteranceSource.next_utterance` once per turn, and asks a source what it
+can do through the capabilities on :class:`UtteranceSource` (``live``, ``in_progress``,
+``barge_in_by_default``, ``watch_for_speech``, ``reconnect``), never its class.
+:class:`MicrophoneSource` resumes its stream when it starts listening and pauses it as soon as
+the utterance ends (and again after a barge-in watch), so the microphone never records the
+assistant's own voice.
 """
 
 from __future__ import annotations
@@ -40,6 +43,11 @@ class UtteranceSource(ABC):
     """A sequence of utterances."""
 
     kind: str = "?"
+    live: bool = False
+    """True when utterances are captured as they are spoken (the microphone): the loop then
+    streams them to the transcriber and shows "listening" through :attr:`on_listening`."""
+    can_watch_for_speech: bool = False
+    """True when :meth:`watch_for_speech` works (barge-in: listening while a reply plays)."""
     on_listening: Callable[[], None] | None = None
     """Called once per utterance when capture has really started (the microphone delivers
     frames), so "listening" is shown when the user can be heard, not before."""
@@ -48,7 +56,34 @@ class UtteranceSource(ABC):
         """Open the device (raises ``audio_io.NoInputDeviceError`` when there is none)."""
 
     def calibrate(self, status: Callable[[str], None]) -> None:
-        """Measure ambient noise (microphone only); ``status`` reports the UI state."""
+        """Let the capture settle (microphone only); ``status`` reports the UI state."""
+
+    def setup_warning(self) -> str | None:
+        """A warning to show once the source is open (e.g. the capture is the speaker's
+        monitor); None by default."""
+        return None
+
+    @property
+    def in_progress(self) -> bool:
+        """True while the current input has more utterances to come (a long file replayed in
+        pieces): a farewell in it does not end the session. False by default."""
+        return False
+
+    @property
+    def barge_in_by_default(self) -> bool:
+        """Whether barge-in is on when the user did not say (``input.barge_in`` unset):
+        only a capture that cannot hear the replies (echo-cancelled). False by default."""
+        return False
+
+    def watch_for_speech(self, stop, on_speech: Callable[[float], None]) -> None:
+        """Listen until ``stop`` (an Event) is set; call ``on_speech(onset_time)`` at speech
+        onset and return. Only where :attr:`can_watch_for_speech`."""
+        raise NotImplementedError(f"a {self.kind} source cannot listen while the reply plays")
+
+    def reconnect(self, *, timeout: float) -> bool:
+        """After :class:`MicrophoneLost`: try to capture again for up to ``timeout`` seconds;
+        True once it can. False by default (nothing to reconnect)."""
+        return False
 
     @abstractmethod
     def next_utterance(self, sink=None) -> Utterance | None:
@@ -137,7 +172,7 @@ class FileSource(UtteranceSource):
         self._piece_file: str | None = None
 
     @property
-    def mid_file(self) -> bool:
+    def in_progress(self) -> bool:
         """True while a long file is being replayed in pieces (more may follow)."""
         return self._pieces is not None
 
@@ -350,6 +385,8 @@ class MicrophoneSource(UtteranceSource):
     """
 
     kind = "mic"
+    live = True
+    can_watch_for_speech = True
 
     def __init__(self, config: AssistantConfig, on_level: Callable[[float], None] = lambda x: None) -> None:
         from assistant.vad import EndpointSettings
@@ -418,6 +455,15 @@ class MicrophoneSource(UtteranceSource):
     def device_name(self) -> str | None:
         """The PulseAudio source being captured, when known."""
         return self._watch.source if self._watch is not None else None
+
+    def setup_warning(self) -> str | None:
+        """The :meth:`monitor_warning`, when the device was not chosen by the user."""
+        return self.monitor_warning() if self.config.input.device is None else None
+
+    @property
+    def barge_in_by_default(self) -> bool:
+        """On when PulseAudio's echo-cancelled source is captured (it does not hear the reply)."""
+        return "echo" in (self.device_name or "").lower()
 
     def monitor_warning(self) -> str | None:
         """A warning when the capture source is the monitor of the speaker (the assistant

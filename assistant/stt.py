@@ -20,6 +20,7 @@ import queue
 import threading
 import time
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 
 import numpy as np
 
@@ -38,7 +39,21 @@ def to_pcm16(samples: np.ndarray) -> bytes:
 
 
 class StreamingTranscription(ABC):
-    """Audio fed while the user speaks; :meth:`finish` returns the transcript."""
+    """Audio fed while the user speaks; :meth:`finish` returns the transcript.
+
+    What a capture may use besides :meth:`feed` (every stream has them): :attr:`voiced_until`
+    (set it as voiced audio arrives) and :meth:`speculate` (at a pause; None when the stream
+    cannot decode early).
+    """
+
+    voiced_until: int = 0
+    """Samples (from the start of the stream) up to the end of the last voiced frame, set by
+    the capture; a stream that decodes early compares its decode with it."""
+
+    def speculate(self) -> Callable[[], str | None] | None:
+        """At a pause: start decoding the words so far and return a function that gives them
+        once known (None before); None when this stream does not decode early (the default)."""
+        return None
 
     @abstractmethod
     def feed(self, pcm16: bytes) -> None:
@@ -64,6 +79,11 @@ class Transcriber(ABC):
     def start_stream(self) -> StreamingTranscription | None:
         """A streaming decoder for the next utterance, or None when the engine has none."""
         return None
+
+    def finish_stream(self, stream: StreamingTranscription, utterance: Utterance) -> Transcript:
+        """The transcript of ``utterance``, whose audio went to ``stream`` while it was
+        captured; :class:`FallbackTranscriber` decodes it again when the stream fails."""
+        return stream.finish()
 
     def close(self) -> None:
         """Release resources."""

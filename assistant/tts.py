@@ -54,6 +54,9 @@ class Speaker(ABC):
     """Says a reply."""
 
     name = "?"
+    audible = True
+    """False when replies make no sound (``--no-speak``): nothing to listen over (barge-in),
+    no "speaking" state."""
 
     @abstractmethod
     def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None, stop=None) -> Spoken:
@@ -71,6 +74,7 @@ class SilentSpeaker(Speaker):
     """``--no-speak``: replies are printed only."""
 
     name = "none"
+    audible = False
 
     def say(self, reply: Reply, on_start: Callable[[], None] = lambda: None, stop=None) -> Spoken:
         on_start()

@@ -322,3 +322,31 @@ def test_explicit_bad_model_is_a_setup_error(tmp_path, datasets):
     lines = err.getvalue().strip().splitlines()
     assert len(lines) == 1 and str(missing) in lines[0] and "not a model bundle" in lines[0]
     assert not (tmp_path / "logs").exists() or not list((tmp_path / "logs").glob("*.jsonl"))
+
+
+def test_the_loop_asks_capabilities_with_defaults_not_classes():
+    """What the loop asks of a source, speaker, transcriber and stream has a default on the
+    interface, so a new kind of source or engine needs no change in the loop."""
+    from assistant import sources, stt, tts
+    from assistant.types import Transcript
+
+    text = sources.TextSource(stream=io.StringIO(""))
+    assert not text.live and not text.can_watch_for_speech and not text.in_progress
+    assert text.setup_warning() is None and not text.barge_in_by_default
+    assert text.reconnect(timeout=0.0) is False
+    with pytest.raises(NotImplementedError):
+        text.watch_for_speech(None, lambda t: None)
+    assert not sources.FileSource(()).in_progress
+    assert sources.MicrophoneSource.live and sources.MicrophoneSource.can_watch_for_speech
+    assert not tts.SilentSpeaker().audible and tts.Speaker.audible
+
+    class Stream(stt.StreamingTranscription):
+        def feed(self, pcm16):
+            pass
+
+        def finish(self):
+            return Transcript("hi", "fake")
+
+    s = Stream()
+    assert s.speculate() is None and s.voiced_until == 0
+    assert stt.NoTranscriber().finish_stream(s, None).text == "hi"
