@@ -13,12 +13,14 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from assistant.errors import AssistantError
 
-class NoInputDeviceError(Exception):
+
+class NoInputDeviceError(AssistantError):
     """No microphone can be opened; ``str(err)`` is one line."""
 
 
-class DeviceError(Exception):
+class DeviceError(AssistantError):
     """A ``--device`` value matches no device; ``str(err)`` is one line."""
 
 
@@ -112,7 +114,7 @@ sys.stdout.write(json.dumps(out))
 """
 
 
-class AudioSystemError(Exception):
+class AudioSystemError(AssistantError):
     """PortAudio itself cannot start (it crashed while probing); ``str(err)`` is one line."""
 
 

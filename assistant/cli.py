@@ -194,11 +194,7 @@ def cmd_history(argv: Sequence[str]) -> int:
     args = p.parse_args(argv)
     from assistant import history
 
-    try:
-        return history.main(args)
-    except history.HistoryError as err:
-        _err(str(err))
-        return 1
+    return history.main(args)  # a HistoryError is an AssistantError: main() says it in one line
 
 
 # The stages already run in parallel (sphinx in a child process, the emotion model in a
@@ -209,6 +205,18 @@ _SINGLE_THREADED_MATH = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THR
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command; any :class:`assistant.errors.AssistantError` that reaches here is
+    printed as one line, ``assistant: MESSAGE``, with exit status 1 (a set-up error)."""
+    from assistant.errors import AssistantError
+
+    try:
+        return _main(argv)
+    except AssistantError as err:
+        _err(str(err))
+        return 1
+
+
+def _main(argv: Sequence[str] | None) -> int:
     for var in _SINGLE_THREADED_MATH:
         os.environ.setdefault(var, "1")
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -230,11 +238,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         parser.error("--text and --input cannot be used together (type, or replay files)")
     from assistant.config import AssistantConfig, ConfigError, load_toml
 
-    try:  # a settings file that cannot be used: a set-up error (1)
-        base = load_toml(args.config) if args.config else AssistantConfig()
-    except ConfigError as err:
-        _err(str(err))
-        return 1
+    # a settings file that cannot be used: a set-up error (1), said by main()
+    base = load_toml(args.config) if args.config else AssistantConfig()
     try:  # a flag value out of range: a usage error (2), named by its flag
         config = config_from_args(args, base)
     except ConfigError as err:

@@ -14,10 +14,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from ser_model.errors import unknown_keys
 
 
-class ConfigError(ValueError):
+class ConfigError(AssistantError, ValueError):
     """A configuration file or flag value is invalid. ``str(err)`` is one line."""
 
 

@@ -9,11 +9,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.session_log import LOG_SUFFIX, LogLineError, TurnRecord, default_log_dir
 from ser_model.labels import LABELS
 
 
-class HistoryError(Exception):
+class HistoryError(AssistantError):
     """A session cannot be found or read; ``str(err)`` is one line."""
 
 

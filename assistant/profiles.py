@@ -19,13 +19,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
+
 LEARNING_CLIPS = 10
 """Below this many utterances the live view says the assistant is still learning the voice."""
 
 _USER_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-class ProfileStoreError(ValueError):
+class ProfileStoreError(AssistantError, ValueError):
     """A user name or profile folder is unusable; ``str(err)`` is one line."""
 
 

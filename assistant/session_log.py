@@ -20,6 +20,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from assistant.errors import AssistantError
 from assistant.types import EmotionWindow, Turn
 
 LOG_SUFFIX = ".jsonl"
@@ -43,7 +44,7 @@ def new_session_id(now: float | None = None) -> str:
     return f"{stamp}-{secrets.token_hex(2)}"
 
 
-class LogLineError(ValueError):
+class LogLineError(AssistantError, ValueError):
     """A log line that is JSON but not a readable record; ``str(err)`` is one line."""
 
 

@@ -23,10 +23,11 @@ from typing import TextIO
 import numpy as np
 
 from assistant.config import AssistantConfig
+from assistant.errors import AssistantError
 from assistant.types import Utterance
 
 
-class UtteranceError(Exception):
+class UtteranceError(AssistantError):
     """One utterance could not be read (e.g. an unreadable file); the session goes on."""
 
     def __init__(self, message: str, *, file: str | None = None) -> None:
@@ -34,7 +35,7 @@ class UtteranceError(Exception):
         self.file = file
 
 
-class MicrophoneLost(Exception):
+class MicrophoneLost(AssistantError):
     """The microphone went away while listening (unplugged, or the audio server moved the
     capture to another source); ``str(err)`` is one line. See ``MicrophoneSource.reconnect``."""
 

@@ -25,11 +25,12 @@ from collections.abc import Callable
 import numpy as np
 
 from assistant.config import AssistantConfig
+from assistant.errors import AssistantError
 from assistant.types import Transcript, Utterance
 from ser_model.errors import one_line
 
 
-class SttError(Exception):
+class SttError(AssistantError):
     """An engine cannot be set up or failed; ``str(err)`` is one line."""
 
 

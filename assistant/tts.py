@@ -26,11 +26,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from assistant.config import AssistantConfig
+from assistant.errors import AssistantError
 from assistant.types import Reply, TtsStyle
 from ser_model.errors import one_line
 
 
-class TtsError(Exception):
+class TtsError(AssistantError):
     """Speech output failed; ``str(err)`` is one line."""
 
 

@@ -369,3 +369,23 @@ def test_whisper_load_errors_are_in_our_words(tmp_path, monkeypatch):
                            "'local_files_only=False' to fetch them.")
     reason = load_failure_reason(library, "a/b")
     assert "local_files_only" not in reason and reason.startswith("An error happened")
+
+
+def test_the_assistants_errors_share_one_base_said_in_one_line(tmp_path, capsys):
+    from assistant import audio_io, config, history, profiles, session_log, sources, stt, tts
+    from assistant.cli import main
+    from assistant.errors import AssistantError
+
+    for cls in (config.ConfigError, audio_io.NoInputDeviceError, audio_io.DeviceError,
+                audio_io.AudioSystemError, sources.UtteranceError, sources.MicrophoneLost,
+                stt.SttError, tts.TtsError, history.HistoryError, profiles.ProfileStoreError,
+                session_log.LogLineError):
+        assert issubclass(cls, AssistantError), cls
+    assert main(["history", "nosuch", "--log-dir", str(tmp_path)]) == 1
+    err = capsys.readouterr().err
+    assert err == f"assistant: no session 'nosuch' in {tmp_path} (run 'assistant history' to list them)\n"
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[input]\nnonsense = 1\n")
+    assert main(["--config", str(bad), "--text"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("assistant: ") and err.count("\n") == 1
