@@ -95,10 +95,11 @@ class UtteranceSource(ABC):
         """
 
     def pause(self) -> None:
-        """Stop capturing (while the assistant speaks)."""
+        """Stop capturing. A live source pauses itself when an utterance ends; the loop
+        calls this only after a barge-in watch that heard nothing."""
 
     def resume(self) -> None:
-        """Capture again."""
+        """Capture again (a live source resumes itself when it starts listening)."""
 
     def close(self) -> None:
         """Release devices."""
