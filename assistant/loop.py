@@ -181,6 +181,7 @@ class Session:
             self.barge_in = (cfg.input.barge_in if cfg.input.barge_in is not None
                              else self.source.barge_in_by_default)
         self.source.calibrate(ui.state)
+        self._wait_for_models()
         log_dir = Path(cfg.log.dir) if cfg.log.dir else default_log_dir()
         self.log = SessionLog(log_dir, self.session_id, on_error=ui.notice)
         self.log.write_session({
@@ -198,6 +199,26 @@ class Session:
         })
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn")
         return None
+
+    MODEL_WAIT_S = 60.0
+
+    def _wait_for_models(self) -> None:
+        """Listen only once the models have loaded (they load on threads while the microphone
+        settles). Loading holds the GIL in bursts (~50 ms on an idle machine, far longer on a
+        busy one or a cold disk cache), long enough for the capture buffer to overflow and drop
+        a user's first words: on the rig, "Kids are talking by the door" came out as "Talking
+        by the door" on loaded machines. A model that fails to load is reported at its first
+        turn, as before; one still loading after ``MODEL_WAIT_S`` is waited for there."""
+        if self.source is None or not self.source.live:
+            return
+        waiting = [m for m in (self.transcriber, self.recognizer) if m is not None]
+        if not waiting:
+            return
+        self.ui.state("loading model")
+        self.source.pause()  # next_utterance resumes: no stale audio from the wait
+        deadline = time.monotonic() + self.MODEL_WAIT_S
+        for model in waiting:
+            model.wait(max(0.0, deadline - time.monotonic()))
 
     # -- one turn ----------------------------------------------------------------------
     def _analyse(self, utt: Utterance, sink: StreamingTranscription | None) -> Analysis:

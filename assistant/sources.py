@@ -592,9 +592,9 @@ class MicrophoneSource(UtteranceSource):
             if ep.silence_s == 0.0:  # this frame was voiced
                 last_voiced_at = now
                 voiced_frames = len(frames)
-                if sink is not None and hasattr(sink, "voiced_until"):
+                if sink is not None:
                     sink.voiced_until = len(frames) * 512
-            if event == "pause" and sink is not None and hasattr(sink, "speculate"):
+            if event == "pause" and sink is not None:
                 ep.words = sink.speculate()
             if event == "end" or len(frames) * fs >= cfg.phrase_time_limit:
                 break

@@ -84,6 +84,10 @@ class Transcriber(ABC):
         captured; :class:`FallbackTranscriber` decodes it again when the stream fails."""
         return stream.finish()
 
+    def wait(self, timeout: float | None = None) -> bool:
+        """Wait until the engine is loaded (engines that load on a thread); True when usable."""
+        return True
+
     def close(self) -> None:
         """Release resources."""
 
@@ -453,7 +457,8 @@ class _WhisperStream(StreamingTranscription):
 
 def _loops(text: str) -> bool:
     """True when ``text`` is one phrase of 3+ words said again and again (a decoding loop):
-    2+ times, or once more cut off after 3+ words."""
+    2+ times (then maybe cut off anywhere: "Dogs are sitting by the door. Dogs are sitting
+    by the door. Dogs are", seen on the rig), or once more cut off after 3+ words."""
     words = [w.strip(".,!?;:-").lower() for w in text.split()]
     n = len(words)
     for k in range(3, n - 2):
@@ -464,7 +469,7 @@ def _loops(text: str) -> bool:
             reps += 1
             i += k
         rest = n - i
-        if reps >= 3 or (reps >= 2 and rest == 0) or (
+        if reps >= 3 or (reps >= 2 and words[i:] == unit[:rest]) or (
                 reps >= 1 and 3 <= rest < k and words[i:] == unit[:rest]):
             return True
     return False
@@ -541,6 +546,9 @@ class FallbackTranscriber(Transcriber):
 
     def start_stream(self) -> StreamingTranscription | None:
         return self.primary.start_stream()
+
+    def wait(self, timeout: float | None = None) -> bool:
+        return self.primary.wait(timeout)
 
     def finish_stream(self, stream: StreamingTranscription, utterance: Utterance) -> Transcript:
         """Finish a streaming decode; on failure decode the whole utterance again."""

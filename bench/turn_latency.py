@@ -7,8 +7,9 @@ microphone one at a time (each after the previous reply has been spoken and logg
 records the virtual microphone and the virtual speaker at the same time. Per turn and as
 median / p90 it prints:
 
-- **perceived latency**: last voiced sample of the user's clip -> first voiced sample of the
-  reply, both measured on the recordings (what the user waits);
+- **perceived latency**: last voiced sample of the user's clip (its last 20 ms frame within
+  35 dB of the clip's loudest) -> first voiced sample of the reply (above -40 dBFS), both
+  measured on the recordings (what the user waits);
 - the stage times from the session log (``endpoint``: end of speech -> end of turn decided,
   ``stt``, ``ser``, ``reply``, ``total``: end of turn -> reply starts, ``synth``);
 - with ``--clips unfinished``/``joined`` the **cut-off rate**: clips that should be one turn
@@ -44,7 +45,8 @@ from tests.audio_devices import MIC_SOURCE, SPEAKER_SOURCE, PulseRig  # noqa: E4
 
 RATE = 16000
 FRAME = 320  # 20 ms
-VOICED_RMS = 0.01
+VOICED_RMS = 0.01  # the reply (espeak-ng, loud and steady)
+SPEECH_DB = -35.0  # the user's speech, relative to the clip's loudest frame
 
 
 class Recorder:
@@ -94,6 +96,20 @@ def voiced_frames(y: np.ndarray) -> np.ndarray:
         return np.zeros(0, bool)
     f = y[: n * FRAME].reshape(n, FRAME).astype(np.float64)
     return np.sqrt((f * f).mean(axis=1)) > VOICED_RMS
+
+
+def speech_frames(y: np.ndarray) -> np.ndarray:
+    """The user's voiced frames in one clip's stretch of the microphone recording: within
+    ``SPEECH_DB`` of that stretch's loudest 20 ms frame (and above -54 dBFS). A fixed -40 dBFS
+    (``VOICED_RMS``) put the "last voiced sample" inside the last word of quiet clips: a fifth
+    of RAVDESS clips peak at -40 to -34 dBFS, and their soft final syllables sat under it,
+    counting up to a second of the user's own speech as waiting."""
+    n = len(y) // FRAME
+    if not n:
+        return np.zeros(0, bool)
+    f = y[: n * FRAME].reshape(n, FRAME).astype(np.float64)
+    rms = np.sqrt((f * f).mean(axis=1))
+    return rms >= max(0.002, float(rms.max()) * 10 ** (SPEECH_DB / 20))
 
 
 def pick_files(datasets: Path, n: int) -> list[Path]:
@@ -210,21 +226,24 @@ def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | No
     shutil.rmtree(runtime, ignore_errors=True)
     evs = events(lines)
     turns = [l for l in lines if l.get("type") == "turn"]
-    vm, vs = voiced_frames(heard_mic), voiced_frames(heard_spk)
+    vs = voiced_frames(heard_spk)
     offset = (spk.t0 - mic.t0) * RATE / FRAME  # speaker frame 0 is mic frame `offset`
     rows = []
     for k, (start, before) in enumerate(plays):
         end = plays[k + 1][0] if k + 1 < len(plays) else len(heard_mic)
         f0, f1 = start // FRAME, end // FRAME
-        on = np.flatnonzero(vm[f0:f1])
+        on = np.flatnonzero(speech_frames(heard_mic[f0 * FRAME:f1 * FRAME]))
         n_events = (plays[k + 1][1] if k + 1 < len(plays) else len(evs)) - before
         mine = evs[before:before + n_events]
         words = " ".join(e.get("transcript", "") for e in mine if e.get("type") == "turn").lower()
         # the mic is closed while the assistant answers, so the rest of a cut-off sentence is
         # often never heard: a cut shows as a first turn without the sentence's last word
         first = next((e.get("transcript", "") for e in mine if e.get("type") == "turn"), "").lower()
+        first_turn = next((e for e in mine if e.get("type") == "turn"), {})
         row = {"clip": clips[k][0], "expected": clips[k][2], "turns": n_events, "words": words,
-               "cut": n_events > 1 or "door" not in first}
+               "cut": n_events > 1 or "door" not in first,
+               "endpoint_ms": first_turn.get("latency_ms", {}).get("endpoint"),
+               "words_at_pause": (first_turn.get("endpoint") or {}).get("words_at_pause")}
         if len(on):
             last_in = f0 + on[-1] + 1  # end of the last voiced input frame (mic frames)
             s_from = max(0, int(np.floor(last_in - offset)))
@@ -269,6 +288,11 @@ def summarise(name: str, res: dict, args) -> dict:
     print(f"  perceived latency (last voiced input -> first voiced reply): median {pm['median']} ms, "
           f"p90 {pm['p90']} ms over {pm['n']} turns")
     print("    each: " + " ".join(str(x) for x in pm["each"]))
+    if args.per_turn:
+        for r in rows:
+            ep = r.get("endpoint_ms")
+            print(f"    {r['clip'][:40]:<40} perceived {r.get('perceived_ms')!s:>7} endpoint "
+                  f"{round(ep) if ep is not None else '-':>5}  words at the pause {r.get('words_at_pause')!r}")
     print("  stage ms median/p90: " + ", ".join(f"{k} {m}/{p}" for k, (m, p) in stages.items()))
     if one:
         print(f"  cut off (a second turn, or the first turn lacks the last word 'door'): {out['cut_off']}")
@@ -294,6 +318,9 @@ def main() -> int:
     ap.add_argument("--no-speak", action="store_true", help="print replies instead of speaking")
     ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
     ap.add_argument("--json", metavar="FILE", help="also write the numbers as JSON")
+    ap.add_argument("--per-turn", action="store_true",
+                    help="also print each turn: perceived and endpointing delay, the words the "
+                         "endpointer saw at the pause")
     ap.add_argument("--baseline", metavar="DIR",
                     help="also run each set with the assistant of this checkout (e.g. a git worktree of "
                          "an older commit), in the same run, first: the machine's load changes by the minute")

@@ -88,13 +88,6 @@ def check_spoken(turn, heard):
     assert abs(span_s - speech["audio_seconds"]) < 0.35 * speech["audio_seconds"] + 0.3
 
 
-@pytest.mark.xfail(strict=False, reason=(
-    "open bug: on a loaded machine or a fresh clone the live path sometimes loses or garbles the "
-    "first words of this shouted clip ('Talking by the door!', 'They're talking by the door!'): "
-    "seen as the first test of 3 fresh-clone runs and ~half the runs while the suite ran beside "
-    "it, never on a quiet warm machine; the captured audio of a passing run holds the whole "
-    "sentence with 0.44 s of pre-roll. Not yet found; the transcript check stays, and XPASS shows "
-    "when it holds"))
 def test_mic_capture_and_spoken_reply_on_virtual_devices(pulse, datasets, tmp_path):
     """Runs with or without a shipped model: capture, Whisper, reply, speech out, log."""
     turn, heard, startup, out, lines = one_mic_turn(pulse, datasets, tmp_path,

@@ -261,6 +261,7 @@ def test_whisper_says_nothing_for_silence_and_noise_and_catches_loops():
                     np.zeros(800, np.float32)):
         assert w.transcribe(Utterance(samples=samples)).text == ""
     assert _loops("Dogs are sitting by the door. Dogs are sitting by")
+    assert _loops("Dogs are sitting by the door. Dogs are sitting by the door. Dogs are")
     assert _loops("Say the word bar. Say the word bar. Say the word bar.")
     assert not _loops("Kids are talking by the door.") and not _loops("no no no")
     # the shared model: one object for every caller in the process

@@ -155,3 +155,72 @@ def test_the_gate_hears_loud_and_sad_speech_the_loader_prepared(datasets):
     for y in (rng.normal(0, 0.1, 32000), 0.3 * np.sin(2 * np.pi * 440 * t), 0.2 + rng.normal(0, 1e-3, 32000),
               (rng.random(32000) > 0.999) * 0.8):
         assert not vad.has_speech(y.astype(np.float32))
+
+
+def _endpoint(y: np.ndarray, offset: int = 0, settings=None, lead: int = 16000) -> list[tuple[float, str]]:
+    """Events (time in the clip, s) for ``y`` after ``lead`` (+ ``offset``) samples of silence."""
+    x = np.concatenate([np.zeros(lead + offset, np.float32), y, np.zeros(24000, np.float32)])
+    v = vad.make_vad("silero")
+    ep = vad.Endpointer(v, settings or vad.EndpointSettings())
+    out = []
+    for i in range(0, len(x) - 512, 512):
+        e = ep.push(x[i:i + 512])
+        if e in ("start", "end"):
+            out.append(((i + 512 - lead - offset) / 16000, e))
+        if e == "end":
+            break
+    return out
+
+
+def _speech_end(y: np.ndarray) -> float:
+    """End of the last 20 ms frame within 35 dB of the clip's loudest (as bench/turn_latency.py)."""
+    n = len(y) // 320
+    rms = np.sqrt((y[:n * 320].reshape(n, 320) ** 2).mean(axis=1))
+    return (np.flatnonzero(rms >= max(0.002, rms.max() * 10 ** (-35 / 20)))[-1] + 1) * 320 / 16000
+
+
+@pytest.mark.audio
+def test_a_shouted_sentence_stays_one_utterance_at_every_frame_alignment(datasets):
+    """Silero scores parts of this shouted clip 0.1-0.5. Depending on where the 32 ms frames
+    fall, "Kids are" ended the utterance and "talking by the door" came as another, or the
+    onset came 0.8 s late, after the pre-roll (9 of 64 alignments): the rig test's "Talking
+    by the door!" and "They're talking by the door!". Loud frames, Silero's hysteresis and
+    the onset's run rule keep it whole and on time."""
+    import soundfile as sf
+
+    y, _ = sf.read(str(datasets / "ravdess" / "Actor_06" / "03-01-05-02-01-01-06.flac"), dtype="float32")
+    first = np.flatnonzero(np.abs(y) > 0.05)[0] / 16000
+    end = _speech_end(y)
+    for lead in (5000, 16000):
+        for offset in range(0, 512, 16):
+            events = _endpoint(y, offset, lead=lead)
+            assert [e for _, e in events] == ["start", "end"], (lead, offset, events)
+            assert events[0][0] - first < 0.3, (lead, offset, events, first)
+            assert events[-1][0] > end, (lead, offset, events, end)
+
+
+@pytest.mark.audio
+def test_the_turn_ends_soon_after_the_last_word_and_noise_does_not_hold_it(datasets):
+    """Silero stays voiced ~110 ms past the last word; frames 30 dB under the utterance's
+    loudest count as silence, so the end comes sooner (measured against the rule without)."""
+    import soundfile as sf
+
+    files = sorted((datasets / "ravdess").glob("Actor_0[1-4]/03-01-0[1-4]-*.flac"))[::4][:12]
+    assert len(files) >= 8
+    lags, lags_without = [], []
+    settings = vad.EndpointSettings()
+    without = vad.EndpointSettings(quiet_db=None)
+    for f in files:
+        y, _ = sf.read(str(f), dtype="float32")
+        end = _speech_end(y)
+        for s, out in ((settings, lags), (without, lags_without)):
+            events = _endpoint(y, settings=s)
+            out.append(events[-1][0] - s.hangover_s - end)
+    assert np.median(lags) < 0.1, lags
+    assert np.median(lags) < np.median(lags_without) - 0.04, (lags, lags_without)
+    # steady noise as loud as the speech after it does not keep the turn open
+    y, _ = sf.read(str(files[0]), dtype="float32")
+    peak = float(np.sqrt(np.mean(y[np.abs(y) > 0.01] ** 2)))
+    noise = np.random.default_rng(0).normal(0, peak, 32000).astype(np.float32)
+    events = _endpoint(np.concatenate([y, noise]))
+    assert events and events[-1][1] == "end" and events[-1][0] < len(y) / 16000 + 1.6, events
