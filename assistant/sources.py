@@ -14,7 +14,6 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -70,37 +69,10 @@ class UtteranceSource(ABC):
 
 # -- files -----------------------------------------------------------------------------
 def _load_audio(path: str) -> np.ndarray:
-    """16 kHz mono float32 via ``ser_model.audio.load_audio`` (or soundfile until it exists)."""
-    try:
-        from ser_model.audio import load_audio
-    except ImportError:
-        load_audio = _fallback_load_audio
+    """16 kHz mono float32, prepared as everywhere else (``ser_model.audio.load_audio``)."""
+    from ser_model.audio import load_audio
+
     return load_audio(path)
-
-
-def _fallback_load_audio(path: str) -> np.ndarray:
-    from ser_model.errors import AudioLoadError, one_line
-
-    p = Path(path)
-    if not p.exists():
-        raise AudioLoadError(path, "no such file")
-    if p.is_dir():
-        raise AudioLoadError(path, "is a directory")
-    try:
-        import soundfile as sf
-
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as err:
-        raise AudioLoadError(path, f"not a readable audio file ({one_line(err)})") from None
-    if not len(data):
-        raise AudioLoadError(path, "empty audio")
-    y = data.mean(axis=1)
-    if sr != 16000:
-        from assistant.stt import _resample
-
-        y = _resample(y, sr, 16000)
-    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-    return y
 
 
 QUIET_BLOCK_S = 0.01
@@ -494,9 +466,9 @@ class MicrophoneSource(UtteranceSource):
         """One frame as float32 at 16 kHz, exactly the VAD's frame length."""
         x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
         if self.rate != 16000:
-            from assistant.stt import _resample
+            from ser_model.audio import resample
 
-            x = _resample(x, self.rate, 16000)
+            x = resample(x, self.rate, 16000, quality="QQ")  # per 32 ms frame, for the VAD only
         n = self._vad.frame_samples
         return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
 
