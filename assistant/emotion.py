@@ -124,27 +124,15 @@ class EmotionEngine:
         """The emotion in each consecutive ``window_s`` window of ``samples`` (each window
         is judged on its own; no speech gives a window without emotion). Raises SerError.
         ``profile_clips`` is then the count before the first window."""
+        from ser_model.windows import window_bounds
+
         before = self.profile.count if self.profile is not None else None
+        win = max(1, int(round(window_s * sample_rate)))  # consecutive windows; a remainder under half joins the last
         windows = [EmotionWindow(start / sample_rate, end / sample_rate,
                                  self.predict(samples[start:end], sample_rate))
-                   for start, end in windows_of(len(samples), sample_rate, window_s)]
+                   for start, end in window_bounds(len(samples), win, win, join_below=win // 2)]
         self.profile_clips = before
         return windows
-
-
-def windows_of(n: int, sample_rate: int, window_s: float = WINDOW_S) -> list[tuple[int, int]]:
-    """(start, end) sample ranges of consecutive ``window_s`` windows covering ``n`` samples;
-    a remainder shorter than half a window joins the last window."""
-    win = max(1, int(round(window_s * sample_rate)))
-    bounds = []
-    start = 0
-    while start < n:
-        end = min(n, start + win)
-        if n - end < win // 2:
-            end = n
-        bounds.append((start, end))
-        start = end
-    return bounds
 
 
 def combine(windows: Sequence[EmotionWindow]) -> EmotionResult | None:

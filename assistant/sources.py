@@ -17,7 +17,6 @@ import threading
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable
-from pathlib import Path
 from typing import TextIO
 
 import numpy as np
@@ -107,37 +106,10 @@ class UtteranceSource(ABC):
 
 # -- files -----------------------------------------------------------------------------
 def _load_audio(path: str) -> np.ndarray:
-    """16 kHz mono float32 via ``ser_model.audio.load_audio`` (or soundfile until it exists)."""
-    try:
-        from ser_model.audio import load_audio
-    except ImportError:
-        load_audio = _fallback_load_audio
+    """16 kHz mono float32, prepared as everywhere else (``ser_model.audio.load_audio``)."""
+    from ser_model.audio import load_audio
+
     return load_audio(path)
-
-
-def _fallback_load_audio(path: str) -> np.ndarray:
-    from ser_model.errors import AudioLoadError, one_line
-
-    p = Path(path)
-    if not p.exists():
-        raise AudioLoadError(path, "no such file")
-    if p.is_dir():
-        raise AudioLoadError(path, "is a directory")
-    try:
-        import soundfile as sf
-
-        data, sr = sf.read(str(p), dtype="float32", always_2d=True)
-    except Exception as err:
-        raise AudioLoadError(path, f"not a readable audio file ({one_line(err)})") from None
-    if not len(data):
-        raise AudioLoadError(path, "empty audio")
-    y = data.mean(axis=1)
-    if sr != 16000:
-        from assistant.stt import _resample
-
-        y = _resample(y, sr, 16000)
-    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0).astype(np.float32)
-    return y
 
 
 QUIET_BLOCK_S = 0.01
@@ -227,42 +199,34 @@ class FileSource(UtteranceSource):
         """Yield (16 kHz float32 piece, offset in seconds) from ``path``, one second of the
         file read at a time; each piece ends at the quietest 10 ms in its last third (at
         most 5 s before the limit)."""
-        import soundfile as sf
-
         from ser_model.audio import prepare
-        from ser_model.quiet import quiet_library_stderr
+        from ser_model.errors import AudioLoadError
+        from ser_model.windows import mono_blocks
 
         try:
-            with quiet_library_stderr():
-                f = sf.SoundFile(path)
-        except Exception as err:
-            raise _utterance_error(path, err) from None
-        with f:
-            rate = int(f.samplerate)
-            limit = max(1, int(self.piece_seconds * rate))
-            search = int(min(5.0, self.piece_seconds / 3) * rate)
-            buf = np.zeros(0, dtype=np.float32)
-            pos = 0  # index in the file of buf[0]
+            with mono_blocks(path) as (rate, blocks):
+                limit = max(1, int(self.piece_seconds * rate))
+                search = int(min(5.0, self.piece_seconds / 3) * rate)
+                buf = np.zeros(0, dtype=np.float32)
+                pos = 0  # index in the file of buf[0]
 
-            def piece(y: np.ndarray, at: int):
-                y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
-                # same conditioning as a whole file, without trimming (pieces stay contiguous)
-                out = prepare(y, sample_rate=rate, target_rate=16000, trim=False)
-                return out, at / rate
+                def piece(y: np.ndarray, at: int):
+                    y = np.nan_to_num(y, nan=0.0, posinf=0.0, neginf=0.0)
+                    # same conditioning as a whole file, without trimming (pieces stay contiguous)
+                    out = prepare(y, sample_rate=rate, target_rate=16000, trim=False)
+                    return out, at / rate
 
-            try:
-                for block in f.blocks(blocksize=rate, dtype="float32", always_2d=True):
-                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
+                for mono in blocks(rate):  # one second of the file at a time
                     buf = np.concatenate([buf, mono])
                     while len(buf) >= limit:
                         cut = _quiet_cut(buf[:limit], rate, search)
                         yield piece(buf[:cut], pos)
                         buf = buf[cut:]
                         pos += cut
-            except (sf.LibsndfileError, RuntimeError, ValueError) as err:
-                raise _utterance_error(path, err) from None
-            if len(buf) >= int(0.1 * rate):  # a last scrap under 0.1 s holds no phrase
-                yield piece(buf, pos)
+                if len(buf) >= int(0.1 * rate):  # a last scrap under 0.1 s holds no phrase
+                    yield piece(buf, pos)
+        except (AudioLoadError, RuntimeError, ValueError) as err:  # the file, or a block of it, cannot be read
+            raise _utterance_error(path, err) from None
 
     def close(self) -> None:
         if self._pieces is not None:
@@ -542,9 +506,9 @@ class MicrophoneSource(UtteranceSource):
         """One frame as float32 at 16 kHz, exactly the VAD's frame length."""
         x = np.frombuffer(raw, dtype="<i2").astype(np.float32) / 32768.0
         if self.rate != 16000:
-            from assistant.stt import _resample
+            from ser_model.audio import resample
 
-            x = _resample(x, self.rate, 16000)
+            x = resample(x, self.rate, 16000, quality="QQ")  # per 32 ms frame, for the VAD only
         n = self._vad.frame_samples
         return x[:n] if len(x) >= n else np.pad(x, (0, n - len(x)))
 

@@ -25,6 +25,7 @@ import numpy as np
 from assistant.config import AssistantConfig
 from assistant.errors import AssistantError
 from assistant.types import Transcript, Utterance
+from ser_model.audio import resample as _resample  # the one resampler (soxr HQ for recognition input)
 from ser_model.errors import one_line
 
 
@@ -569,16 +570,6 @@ class FallbackTranscriber(Transcriber):
         self.primary.close()
         if self._fallback is not None and self._fallback is not self.primary:
             self._fallback.close()
-
-
-def _resample(samples: np.ndarray, rate: int, target: int) -> np.ndarray:
-    """Linear-interpolation resampling (enough for speech recognition input)."""
-    if rate == target or not len(samples):
-        return np.asarray(samples, dtype=np.float32)
-    n = int(round(len(samples) * target / rate))
-    x_old = np.linspace(0.0, 1.0, num=len(samples), endpoint=False)
-    x_new = np.linspace(0.0, 1.0, num=n, endpoint=False)
-    return np.interp(x_new, x_old, samples).astype(np.float32)
 
 
 def make_transcriber(config: AssistantConfig) -> FallbackTranscriber:

@@ -135,9 +135,9 @@ def has_speech(samples: np.ndarray, sample_rate: int = RATE, *, vad: Vad | None 
     """
     y = np.asarray(samples, dtype=np.float32)
     if sample_rate != RATE and len(y):
-        from assistant.stt import _resample
+        from ser_model.audio import resample
 
-        y = _resample(y, sample_rate, RATE)
+        y = resample(y, sample_rate, RATE, quality="MQ")  # once per utterance; band-limited
     if len(y) < 512 or float(np.max(np.abs(y))) < 1e-4:  # digital silence: no need to ask the model
         return False
     pad = np.zeros(RATE // 2, np.float32)

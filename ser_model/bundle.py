@@ -237,6 +237,46 @@ def save_bundle(
     return out_dir
 
 
+def update_metadata(
+    folder: str | Path,
+    *,
+    config: Mapping[str, Any] | None = None,
+    metrics: Mapping[str, Any] | None = None,
+    card: str | None = None,
+    files: Mapping[str, str] | None = None,
+) -> Path:
+    """Rewrite a bundle's metadata without touching its weights; returns the folder.
+
+    ``config`` replaces config.json and must keep the ``weights`` and ``weights_sha256`` the
+    bundle has (checked against the weights file first); ``metrics`` replaces metrics.json,
+    ``card`` MODEL_CARD.md, and ``files`` (name -> text) writes further text files such as
+    ``recipe.toml``. Each file is written beside its place and renamed over it.
+    """
+    folder = Path(folder)
+    current = load_bundle_config(folder)  # the weights match their recorded SHA-256
+    writes: dict[str, str] = {}
+    if config is not None:
+        full = json.loads(json.dumps(dict(config), default=_json_default, allow_nan=False))
+        for key in ("weights", "weights_sha256"):
+            if full.get(key) != current[key]:
+                raise BundleError(f"{folder}: update_metadata may not change {key!r}")
+        validate_config(full, where=f"config for {folder}")
+        writes[CONFIG_FILE] = json.dumps(full, indent=2, allow_nan=False) + "\n"
+    if metrics is not None:
+        writes[METRICS_FILE] = json.dumps(metrics, indent=2, default=_json_default, allow_nan=False) + "\n"
+    if card is not None:
+        writes[CARD_FILE] = card if card.endswith("\n") else card + "\n"
+    for name, text in (files or {}).items():
+        if Path(name).name != name or name in (current["weights"], CONFIG_FILE, METRICS_FILE, CARD_FILE):
+            raise BundleError(f"{folder}: {name!r} is not a further metadata file name")
+        writes[name] = text
+    for name, text in writes.items():
+        tmp = folder / f".{name}.tmp"
+        tmp.write_text(text, encoding="utf-8")
+        os.replace(tmp, folder / name)
+    return folder
+
+
 def checkout_models_dir() -> Path:
     """The checkout's top-level ``models/`` folder (it may not exist in an installed copy)."""
     return Path(ser_model.__file__).resolve().parents[1] / "models"

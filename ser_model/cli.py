@@ -18,6 +18,7 @@ from typing import Any
 
 from ser_model import __version__
 from ser_model.errors import SerError, one_line
+from ser_model.windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S  # also predict_windows' defaults
 
 PROG = "ser-model"
 
@@ -53,9 +54,6 @@ Exit status: 0 ok, 1 error, 2 usage error or some files failed, 130 interrupted.
 #: ``predict`` without --window analyses a file in windows when it lasts more than this many
 #: times the model's input (e.g. > 6 s for a model that takes 3 s).
 LONG_FACTOR = 2.0
-#: Window and hop (seconds) used then; the same as EmotionRecognizer.predict_windows' defaults.
-DEFAULT_WINDOW_S = 3.0
-DEFAULT_HOP_S = 1.5
 
 #: Commands whose options come from the training side's modules, imported only when used:
 #: command -> (module, add-arguments function, run function).

@@ -20,7 +20,7 @@ import sys
 import time
 import warnings
 from collections.abc import Sequence
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -30,7 +30,7 @@ import numpy as np
 from ser_model.baselines import BASELINES
 from ser_model.errors import ParameterError, SerError
 from ser_model.labels import LABELS
-from ser_model.neural import ARCHITECTURES, model_settings_for
+from ser_model.neural import ARCHITECTURES
 from ser_model.tf_quiet import import_keras
 
 MODELS: tuple[str, ...] = (*ARCHITECTURES, *BASELINES)
@@ -74,113 +74,61 @@ def _summary(fold_scores: list[dict], y_true: np.ndarray, y_pred: np.ndarray) ->
     return out
 
 
+@dataclass
+class FoldRuns:
+    """What the fold runner collected: per model (and ``ensemble``) the true and predicted labels
+    and the scores of each fold, seconds spent, parameter counts, training histories and the
+    neural models' held-out probabilities per fold."""
+
+    y_true: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    y_pred: dict[str, list[np.ndarray]] = field(default_factory=dict)
+    scores: dict[str, list[dict]] = field(default_factory=dict)
+    seconds: dict[str, float] = field(default_factory=dict)
+    params: dict[str, int] = field(default_factory=dict)
+    histories: dict[str, list] = field(default_factory=dict)
+    fold_probs: dict[int, dict[str, np.ndarray]] = field(default_factory=dict)
+
+    def add(self, name: str, y_true: np.ndarray, y_pred: np.ndarray) -> dict[str, float]:
+        """Record one fold's predictions of ``name``; returns its scores."""
+        sc = _scores(y_true, y_pred)
+        self.y_true.setdefault(name, []).append(y_true)
+        self.y_pred.setdefault(name, []).append(y_pred)
+        self.scores.setdefault(name, []).append(sc)
+        return sc
+
+
 def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", models: Sequence[str] = MODELS,
                 config_path: str | Path | None = None, quick: bool = False, n_folds: int = 5,
                 epochs: int | None = None, cache_dir: str | Path | None = None, progress: bool = True,
                 command: str | None = None) -> dict:
     """Run the comparison and write results.json, results.md and the PNG plots into ``out_dir``.
 
-    ``quick``: 2 folds, 2 epochs, no augmented copies, at most 12 clips per speaker (tests).
-    Returns the results dict that was written to results.json.
+    Every neural model takes its settings from the recipe's ``[[members]]`` table of its
+    architecture. ``quick``: 2 folds, 2 epochs, no augmented copies, at most 12 clips per
+    speaker (tests). Returns the results dict that was written to results.json.
     """
-    from ser_model.baselines import fit_baseline
-    from ser_model.dataset import default_cache_dir, extract_pooled
-    from ser_model.plots import plot_training_curves
-    from ser_model.train import (
-        _progress_bar,
-        build_feature_bank,
-        load_config,
-        predict_frames,
-        select_clips,
-        validation_speakers,
-    )
+    from ser_model.dataset import labels_of, speakers_of
+    from ser_model.recipe import load_recipe
+    from ser_model.train import select_clips
 
     unknown = [m for m in models if m not in MODELS]
     if unknown or not models:
         raise ParameterError(f"unknown model(s) {', '.join(unknown) or '(none)'}; choose from {', '.join(MODELS)}")
-    cfg = load_config(config_path or DEFAULT_CONFIG)
+    cfg = load_recipe(config_path or DEFAULT_CONFIG)
+    for name in models:
+        if name in ARCHITECTURES:
+            cfg.member(name)  # refuse a neural model the recipe has no settings for, before any work
     if quick:
         cfg = replace(cfg, data=replace(cfg.data, limit_per_speaker=cfg.data.limit_per_speaker or 12),
                       train=replace(cfg.train, epochs=2, augment_copies=0, val_speakers=1))
         n_folds = min(n_folds, 2)
     if epochs is not None:
         cfg = replace(cfg, train=replace(cfg.train, epochs=epochs))
-    cache = default_cache_dir() if cache_dir is None else Path(cache_dir)
     t_start = time.perf_counter()
     clips = select_clips(cfg.data, data_dir)
-    neural = [m for m in models if m in ARCHITECTURES]
-    classical = [m for m in models if m in BASELINES]
-    bank = build_feature_bank(clips, cfg, cache_dir=cache, progress=progress) if neural else None
-    pooled = extract_pooled(clips, settings=cfg.features, cache_dir=cache, progress=progress) if classical else None
-    from ser_model.dataset import labels_of, speakers_of
-
     labels, speakers = labels_of(clips), speakers_of(clips)
     folds = make_folds(speakers, n_folds)
-    results: dict[str, Any] = {}
-    histories: dict[str, list] = {m: [] for m in neural}
-    preds = {m: ([], [], []) for m in models}
-    timing = {m: 0.0 for m in models}
-    params: dict[str, int] = {}
-    fold_probs: dict[int, dict[str, np.ndarray]] = {}
-    with _progress_bar(progress) as bar:
-        overall = bar.add_task("compare: folds x models", total=len(folds) * len(models))
-        for k, test_spk in enumerate(folds):
-            is_test = np.isin(speakers, test_spk)
-            test_idx = np.where(is_test)[0]
-            train_all = np.where(~is_test)[0]
-            for name in models:
-                t0 = time.perf_counter()
-                if name in ARCHITECTURES:
-                    from ser_model.train import fit_neural
-
-                    val_spk = validation_speakers(speakers[train_all], cfg.train.val_speakers, cfg.train.seed + k)
-                    is_val = np.isin(speakers, val_spk)
-                    tr, va = train_all[~is_val[train_all]], train_all[is_val[train_all]]
-                    fit = fit_neural(bank, tr, va, cfg, model_settings=model_settings_for(name, cfg.model),
-                                     progress=bar, description=f"fold {k} {name}")
-                    prob = predict_frames(fit.model, bank.clean, test_idx, fit.mean, fit.std, cfg.train.max_frames)
-                    pred = prob.argmax(1)
-                    fold_probs.setdefault(k, {})[name] = prob
-                    histories[name].append(fit.history)
-                    params[name] = int(fit.model.count_params())
-                    keras = import_keras()
-
-                    keras.backend.clear_session()
-                else:
-                    est = fit_baseline(name, pooled[train_all], labels[train_all], speakers[train_all],
-                                       seed=cfg.train.seed)
-                    pred = est.predict(pooled[test_idx])
-                timing[name] += time.perf_counter() - t0
-                preds[name][0].append(labels[test_idx])
-                preds[name][1].append(np.asarray(pred))
-                preds[name][2].append(_scores(labels[test_idx], np.asarray(pred)))
-                sc = preds[name][2][-1]
-                bar.console.print(
-                    f"fold {k} ({', '.join(test_spk)}) {name}: UAR {sc['uar']:.3f} "
-                    f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f} [{time.perf_counter() - t0:.0f} s]"
-                )
-                bar.advance(overall)
-            members = [cfg.model.architecture, *cfg.train.ensemble_with]
-            if len(members) > 1 and all(m in fold_probs.get(k, {}) for m in members):
-                pred = np.mean([fold_probs[k][m] for m in members], axis=0).argmax(1)
-                for store in (preds.setdefault("ensemble", ([], [], [])),):
-                    store[0].append(labels[test_idx])
-                    store[1].append(pred)
-                    store[2].append(_scores(labels[test_idx], pred))
-                timing["ensemble"] = sum(timing[m] for m in members)
-                sc = preds["ensemble"][2][-1]
-                bar.console.print(f"fold {k} ensemble ({'+'.join(members)}): UAR {sc['uar']:.3f} "
-                                  f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f}")
-    all_names = [*models, *(["ensemble"] if "ensemble" in preds else [])]
-    for name in all_names:
-        y_true, y_pred = np.concatenate(preds[name][0]), np.concatenate(preds[name][1])
-        results[name] = {**_summary(preds[name][2], y_true, y_pred), "seconds": round(timing[name], 1)}
-        if name in params:
-            results[name]["params"] = params[name]
-    if "ensemble" in results:
-        members = [cfg.model.architecture, *cfg.train.ensemble_with]
-        results["ensemble"]["params"] = sum(params[m] for m in members)
-        results["ensemble"]["members"] = members
+    runs = run_folds(cfg, clips, models, folds, cache_dir=cache_dir, progress=progress)
     out = {
         "protocol": PROTOCOL,
         "created": datetime.now(UTC).isoformat(timespec="seconds"),
@@ -191,24 +139,111 @@ def run_compare(data_dir: str | Path, *, out_dir: str | Path = "docs/results", m
         "n_clips": len(clips),
         "config": cfg.to_dict(),
         "wall_seconds": round(time.perf_counter() - t_start, 1),
-        "models": results,  # _write_report adds "best"
-        "histories": histories,
+        "models": summarise_runs(cfg, runs, models),  # _write_report adds "best"
+        "histories": {m: runs.histories.get(m, []) for m in models if m in ARCHITECTURES},
     }
-    out_dir = Path(out_dir)
+    report_compare(out, runs, labels, speakers, Path(out_dir))
+    return out
+
+
+def run_folds(cfg, clips, models: Sequence[str], folds: list[list[str]], *, cache_dir=None,
+              progress: bool = True) -> FoldRuns:
+    """Train and test every model on every fold (and the recipe's ensemble, when all its members
+    ran), printing each fold's scores; the fold runner of :func:`run_compare`."""
+    from ser_model.baselines import fit_baseline
+    from ser_model.dataset import default_cache_dir, extract_pooled, labels_of, speakers_of
+    from ser_model.train import _progress_bar, build_feature_bank
+
+    cache = default_cache_dir() if cache_dir is None else Path(cache_dir)
+    neural = [m for m in models if m in ARCHITECTURES]
+    classical = [m for m in models if m in BASELINES]
+    bank = build_feature_bank(clips, cfg, cache_dir=cache, progress=progress) if neural else None
+    pooled = extract_pooled(clips, settings=cfg.features, cache_dir=cache, progress=progress) if classical else None
+    labels, speakers = labels_of(clips), speakers_of(clips)
+    runs = FoldRuns(seconds={m: 0.0 for m in models}, histories={m: [] for m in neural})
+    members = cfg.member_names
+    with _progress_bar(progress) as bar:
+        overall = bar.add_task("compare: folds x models", total=len(folds) * len(models))
+        for k, test_spk in enumerate(folds):
+            is_test = np.isin(speakers, test_spk)
+            test_idx = np.where(is_test)[0]
+            train_all = np.where(~is_test)[0]
+            for name in models:
+                t0 = time.perf_counter()
+                if name in ARCHITECTURES:
+                    pred = _fold_neural(cfg, name, k, bank, train_all, test_idx, runs, bar)
+                else:
+                    est = fit_baseline(name, pooled[train_all], labels[train_all], speakers[train_all],
+                                       seed=cfg.train.seed)
+                    pred = est.predict(pooled[test_idx])
+                runs.seconds[name] += time.perf_counter() - t0
+                sc = runs.add(name, labels[test_idx], np.asarray(pred))
+                bar.console.print(
+                    f"fold {k} ({', '.join(test_spk)}) {name}: UAR {sc['uar']:.3f} "
+                    f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f} [{time.perf_counter() - t0:.0f} s]"
+                )
+                bar.advance(overall)
+            if cfg.is_ensemble and all(m in runs.fold_probs.get(k, {}) for m in members):
+                pred = np.mean([runs.fold_probs[k][m] for m in members], axis=0).argmax(1)
+                sc = runs.add("ensemble", labels[test_idx], pred)
+                runs.seconds["ensemble"] = sum(runs.seconds[m] for m in members)
+                bar.console.print(f"fold {k} ensemble ({'+'.join(members)}): UAR {sc['uar']:.3f} "
+                                  f"acc {sc['accuracy']:.3f} F1 {sc['macro_f1']:.3f}")
+    return runs
+
+
+def _fold_neural(cfg, name: str, k: int, bank, train_all: np.ndarray, test_idx: np.ndarray, runs: FoldRuns,
+                 bar) -> np.ndarray:
+    """Fold ``k`` of neural model ``name``: early-stopped on validation actors of the training
+    actors; keeps its held-out probabilities, history and size in ``runs``; returns its predictions."""
+    from ser_model.train import fit_neural, predict_frames, validation_speakers
+
+    speakers = bank.speakers
+    val_spk = validation_speakers(speakers[train_all], cfg.train.val_speakers, cfg.train.seed + k)
+    is_val = np.isin(speakers, val_spk)
+    tr, va = train_all[~is_val[train_all]], train_all[is_val[train_all]]
+    fit = fit_neural(bank, tr, va, cfg, model_settings=cfg.member(name), progress=bar, description=f"fold {k} {name}")
+    prob = predict_frames(fit.model, bank.clean, test_idx, fit.mean, fit.std, cfg.train.max_frames)
+    runs.fold_probs.setdefault(k, {})[name] = prob
+    runs.histories[name].append(fit.history)
+    runs.params[name] = int(fit.model.count_params())
+    import_keras().backend.clear_session()
+    return prob.argmax(1)
+
+
+def summarise_runs(cfg, runs: FoldRuns, models: Sequence[str]) -> dict[str, Any]:
+    """The ``models`` rows of results.json: mean and std over folds, per-class F1, confusion, time, size."""
+    results: dict[str, Any] = {}
+    for name in [*models, *(["ensemble"] if "ensemble" in runs.scores else [])]:
+        y_true, y_pred = np.concatenate(runs.y_true[name]), np.concatenate(runs.y_pred[name])
+        results[name] = {**_summary(runs.scores[name], y_true, y_pred), "seconds": round(runs.seconds[name], 1)}
+        if name in runs.params:
+            results[name]["params"] = runs.params[name]
+    if "ensemble" in results:
+        results["ensemble"]["params"] = sum(runs.params[m] for m in cfg.member_names)
+        results["ensemble"]["members"] = cfg.member_names
+    return results
+
+
+def report_compare(res: dict, runs: FoldRuns, labels: np.ndarray, speakers: np.ndarray, out_dir: Path) -> None:
+    """The reporter of :func:`run_compare`: writes the held-out probabilities (``fold_probs.npz``,
+    so other ensembles can be scored without retraining), the training curves, results.json,
+    results.md and the plots into ``out_dir``."""
+    from ser_model.plots import plot_training_curves
+
     out_dir.mkdir(parents=True, exist_ok=True)
-    if fold_probs:  # held-out class probabilities, so other ensembles can be scored without retraining
-        order = sorted(fold_probs)
-        fold_labels = [labels[np.isin(speakers, folds[k])] for k in order]
+    if runs.fold_probs:
+        order = sorted(runs.fold_probs)
+        fold_labels = [labels[np.isin(speakers, res["folds"][k])] for k in order]
         arrays = {"labels": np.concatenate(fold_labels),
                   "fold": np.concatenate([np.full(len(y), k) for k, y in zip(order, fold_labels)])}
-        for m in neural:
-            if all(m in fold_probs[k] for k in order):
-                arrays[f"probs_{m}"] = np.concatenate([fold_probs[k][m] for k in order]).astype(np.float32)
+        for m in runs.histories:
+            if all(m in runs.fold_probs[k] for k in order):
+                arrays[f"probs_{m}"] = np.concatenate([runs.fold_probs[k][m] for k in order]).astype(np.float32)
         np.savez_compressed(out_dir / "fold_probs.npz", **arrays)
-    if any(histories.values()):
-        plot_training_curves(histories, out_dir / "training_curves.png")
-    _write_report(out, out_dir)
-    return out
+    if any(runs.histories.values()):
+        plot_training_curves(runs.histories, out_dir / "training_curves.png")
+    _write_report(res, out_dir)
 
 
 def _write_report(res: dict, out_dir: Path) -> None:
@@ -226,10 +261,20 @@ def _write_report(res: dict, out_dir: Path) -> None:
     plot_per_class_f1({m: r["per_class_f1"] for m, r in results.items()}, out_dir / "per_class_f1.png")
 
 
-def _recipe(config: dict) -> dict:
-    """A config dict without what an ensemble's rescoring may change: members, bundle name, version."""
-    train = {k: v for k, v in config.get("train", {}).items() if k not in ("ensemble_with", "name", "version")}
-    return {**config, "train": train}
+def _same_recipe(a: dict, b: dict) -> bool:
+    """Whether two recipes (``Recipe.to_dict()``) agree but for what an ensemble's rescoring may
+    change: which networks form the ensemble, the bundle name and version. Members both list must
+    have the same settings. A results.json written before ``[[members]]`` has the main member as
+    ``model`` (and names the others in ``train.ensemble_with``, whose settings it did not record)."""
+    def split(config: dict) -> tuple[dict, dict]:
+        rest = {k: v for k, v in config.items() if k not in ("members", "model")}
+        rest["train"] = {k: v for k, v in config.get("train", {}).items()
+                         if k not in ("ensemble_with", "name", "version")}
+        members = config.get("members") or ([config["model"]] if "model" in config else [])
+        return rest, {m["architecture"]: m for m in members}
+
+    (rest_a, members_a), (rest_b, members_b) = split(a), split(b)
+    return rest_a == rest_b and all(members_a[m] == members_b[m] for m in set(members_a) & set(members_b))
 
 
 def rescore_ensembles(out_dir: str | Path, ensembles: Sequence[Sequence[str]],
@@ -258,7 +303,7 @@ def rescore_ensembles(out_dir: str | Path, ensembles: Sequence[Sequence[str]],
     ran_all = config_members is not None and all(f"probs_{m}" in arrays for m in config_members)
     if ran_all and (old is None or list(old["members"]) != list(config_members)):
         if config is not None:
-            if _recipe(json.loads(json.dumps(config))) != _recipe(res.get("config", {})):
+            if not _same_recipe(json.loads(json.dumps(config)), res.get("config", {})):
                 raise ParameterError(f"the results in {out_dir} were made with another recipe than --config; "
                                      "run compare again")
             res["config"] = config
@@ -358,10 +403,10 @@ def run(args: argparse.Namespace) -> int:
     try:
         ensembles = [e.split("+") for e in args.ensemble]
         if args.rescore:
-            from ser_model.train import load_config
+            from ser_model.recipe import load_recipe
 
-            cfg = load_config(args.config or DEFAULT_CONFIG)
-            members = [cfg.model.architecture, *cfg.train.ensemble_with] if cfg.train.ensemble_with else None
+            cfg = load_recipe(args.config or DEFAULT_CONFIG)
+            members = cfg.member_names if cfg.is_ensemble else None
             res = rescore_ensembles(args.out_dir, ensembles, config_members=members, config=cfg.to_dict())
         else:
             if args.data_dir is None:

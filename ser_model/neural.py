@@ -73,24 +73,27 @@ class ModelSettings:
         return cls(**d)
 
 
-#: Settings of each architecture when it is not the one the config's [model] table describes
-#: (an ensemble member, or a row of compare): the seed designs as published, ours as tuned.
-MEMBER_SETTINGS: dict[str, ModelSettings] = {
-    "lstm": ModelSettings(architecture="lstm", rnn_units=64, dropout=0.3),
-    "cnn1d": ModelSettings(architecture="cnn1d", channels=(64, 64, 128, 128), kernel_size=5, dropout=0.3),
-    "crnn": ModelSettings(architecture="crnn", channels=(48, 64, 96), kernel_size=5, rnn_units=48, attention_units=64,
-                          dropout=0.3, spec_augment=True, block_convs=1, freq_width=8, time_width=16, l2=1e-4),
-    "cnn2d": ModelSettings(architecture="cnn2d", channels=(16, 32, 64, 96), attention_units=64, dropout=0.3,
-                           spec_augment=True, block_convs=1, image_bins=64, freq_width=8, time_width=16, l2=1e-4),
-}
-
-
-def model_settings_for(name: str, main: ModelSettings) -> ModelSettings:
-    """Settings of neural model ``name``: ``main`` (the config's [model] table) for its own
-    architecture, MEMBER_SETTINGS for the others."""
-    if name == main.architecture:
-        return main
-    return MEMBER_SETTINGS[name]
+def describe(settings: ModelSettings) -> str:
+    """One line for a model card: what :func:`build_model` builds from ``settings``."""
+    s, a = settings, settings.architecture
+    if a == "lstm":
+        units = s.rnn_units or 64
+        return (f"lstm (the seed design): 4-frame average -> masking -> LSTM {units} -> dropout -> "
+                f"LSTM {max(units // 2, 8)} -> dropout -> dense 64 -> softmax.")
+    if a == "cnn1d":
+        ch = _cnn1d_channels(s)
+        return (f"cnn1d (the seed design): {len(ch)} x [Conv1D ({', '.join(map(str, ch))}; kernel {s.kernel_size}) "
+                "-> ReLU -> max-pool 2 -> dropout] -> global average -> dense 64 -> dropout -> softmax.")
+    aug = "SpecAugment (training only) -> " if s.spec_augment else ""
+    if a == "crnn":
+        return (f"crnn: {aug}"
+                + f"{len(s.channels)} residual Conv1D blocks {list(s.channels)} (kernel {s.kernel_size}, batch norm, "
+                "max-pool 2) -> " + (f"BiGRU {s.rnn_units}x2 -> " if s.rnn_units else "")
+                + "attentive statistics pooling over unpadded frames -> dropout -> softmax.")
+    return (f"cnn2d: {aug}the {s.image_bins} log-mel bands as a frames x bands image -> {len(s.channels)} blocks of "
+            f"[Conv2D 3x3 -> batch norm -> ReLU] x {s.block_convs} and max-pool 2x2, channels {list(s.channels)} "
+            "-> bands flattened per frame -> attentive statistics pooling over unpadded frames -> dropout -> "
+            "softmax.")
 
 
 def build_model(input_shape: tuple[int, int], n_classes: int, settings: ModelSettings, *, seed: int = 0):
@@ -122,15 +125,19 @@ def build_lstm(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0
     return keras.Model(inp, out, name="lstm")
 
 
+def _cnn1d_channels(settings: ModelSettings) -> list[int]:
+    """cnn1d's 4 blocks' filters: ``channels``, padded with its last entry or cut to 4."""
+    return (list(settings.channels) + [settings.channels[-1]] * (4 - len(settings.channels)))[:4]
+
+
 def build_cnn1d(input_shape, n_classes, settings: ModelSettings, *, seed: int = 0):
     """The seed 1-D CNN: 4 x [Conv1D -> ReLU -> MaxPool(2) -> Dropout], global average, dense, softmax."""
     keras = import_keras()
 
     keras.utils.set_random_seed(seed)
-    ch = list(settings.channels) + [settings.channels[-1]] * (4 - len(settings.channels))
     inp = keras.Input(shape=input_shape, name="frames")
     x = inp
-    for c in ch[:4]:
+    for c in _cnn1d_channels(settings):
         x = keras.layers.Conv1D(c, settings.kernel_size, padding="same", activation="relu")(x)
         x = keras.layers.MaxPooling1D(2, padding="same")(x)
         x = keras.layers.Dropout(settings.dropout / 2)(x)

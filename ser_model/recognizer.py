@@ -43,17 +43,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from ser_model.bundle import load_bundle_config, resolve_bundle
-from ser_model.errors import AudioLoadError, NoSpeechError, ParameterError, one_line
+from ser_model.errors import NoSpeechError, ParameterError, one_line
 from ser_model.result import EmotionResult
+from ser_model.windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S
 
 if TYPE_CHECKING:
     from ser_model.profile import VoiceProfile
 
 log = logging.getLogger(__name__)
 
-#: Default window length and hop (seconds) for :meth:`EmotionRecognizer.predict_windows`.
-DEFAULT_WINDOW_S = 3.0
-DEFAULT_HOP_S = 1.5
 
 
 
@@ -517,10 +515,12 @@ class EmotionRecognizer:
         Windows of ``window_s`` seconds start every ``hop_s`` seconds; the last one ends at the
         end of the audio (it may be shorter). Each window is prepared on its own.
         """
+        from ser_model.windows import window_bounds, window_sizes
+
         y = _as_mono(samples)
         rate = _check_rate(sample_rate)
-        win, hop = _window_sizes(window_s, hop_s, rate)
-        return [self._window(chunk, start, rate) for start, chunk in _windows(y, win, hop)]
+        win, hop = window_sizes(window_s, hop_s, rate)
+        return [self._window(y[start:end], start, rate) for start, end in window_bounds(len(y), win, hop)]
 
     def predict_file_windows(
         self,
@@ -535,38 +535,20 @@ class EmotionRecognizer:
         recording costs no more memory than one window. Yields as it goes.
         Raises :class:`AudioLoadError` if the file cannot be opened or read.
         """
-        import soundfile as sf
+        from ser_model.windows import mono_blocks, window_sizes
 
-        path = Path(path)
-        from ser_model.quiet import quiet_library_stderr
-
-        try:
-            with quiet_library_stderr():  # the decoder's own warnings (mpg123) stay out
-                f = sf.SoundFile(str(path))
-        except (sf.LibsndfileError, RuntimeError, OSError, TypeError) as err:
-            raise AudioLoadError(path, one_line(err)) from err
-        with f:
-            rate = int(f.samplerate)
-            win, hop = _window_sizes(window_s, hop_s, rate)
+        with mono_blocks(path) as (rate, blocks):
+            win, hop = window_sizes(window_s, hop_s, rate)
             buf = np.zeros(0, dtype=np.float32)
             buf_start = 0  # index of buf[0] in the file
             last_end = 0  # end of the last window yielded
-            try:
-                blocks = f.blocks(blocksize=hop, dtype="float32", always_2d=True)
-                while True:
-                    with quiet_library_stderr():  # decoding a cut MP3 block: mpg123 speaks up
-                        block = next(blocks, None)
-                    if block is None:
-                        break
-                    mono = block.mean(axis=1) if block.shape[1] > 1 else block[:, 0]
-                    buf = np.concatenate([buf, mono])
-                    while len(buf) >= win:
-                        yield self._window(buf[:win], buf_start, rate)
-                        last_end = buf_start + win
-                        buf = buf[hop:]
-                        buf_start += hop
-            except (sf.LibsndfileError, RuntimeError) as err:
-                raise AudioLoadError(path, one_line(err)) from err
+            for mono in blocks(hop):
+                buf = np.concatenate([buf, mono])
+                while len(buf) >= win:
+                    yield self._window(buf[:win], buf_start, rate)
+                    last_end = buf_start + win
+                    buf = buf[hop:]
+                    buf_start += hop
             if len(buf) and buf_start + len(buf) > last_end:
                 yield self._window(buf, buf_start, rate)
 
@@ -578,25 +560,3 @@ class EmotionRecognizer:
             return self.predict(chunk, rate)
         except NoSpeechError:
             return None
-
-
-def _window_sizes(window_s: float, hop_s: float, rate: int) -> tuple[int, int]:
-    if not (isinstance(window_s, (int, float)) and math.isfinite(window_s) and window_s > 0):
-        raise ParameterError(f"window_s must be a positive number of seconds, got {window_s!r}")
-    if not (isinstance(hop_s, (int, float)) and math.isfinite(hop_s) and 0 < hop_s <= window_s):
-        raise ParameterError(f"hop_s must be in (0, window_s], got {hop_s!r}")
-    win = max(1, int(round(window_s * rate)))
-    hop = max(1, min(win, int(round(hop_s * rate))))
-    return win, hop
-
-
-def _windows(y: np.ndarray, win: int, hop: int) -> Iterator[tuple[int, np.ndarray]]:
-    """(start, chunk) pairs covering ``y``; the last chunk ends at the end of ``y``."""
-    n = len(y)
-    start = 0
-    while start < n:
-        chunk = y[start : start + win]
-        yield start, chunk
-        if start + win >= n:
-            return
-        start += hop

@@ -397,3 +397,49 @@ def test_prepare_cost_on_three_seconds() -> None:
             prepare(y, sample_rate=SR)
         best = min(best, (time.perf_counter() - start) / runs)
     assert best < 2e-3, f"prepare took {best * 1e3:.2f} ms on 3 s of 16 kHz audio"
+
+
+# -- the one resampler -----------------------------------------------------------------------------
+
+
+def _tone(freq: float, rate: int, seconds: float = 0.5) -> np.ndarray:
+    return np.sin(2 * np.pi * freq * np.arange(int(rate * seconds)) / rate).astype(np.float32)
+
+
+def _power_at(y: np.ndarray, freq: float, rate: int) -> float:
+    spec = np.abs(np.fft.rfft(y * np.hanning(len(y)))) / len(y)
+    return float(spec[int(round(freq * len(y) / rate))])
+
+
+@pytest.mark.parametrize("quality", ["MQ", "HQ"])  # QQ (microphone frames) is not band-limited
+def test_resample_keeps_the_band_and_drops_what_would_fold_back(quality):
+    from ser_model.audio import resample
+
+    y = resample(_tone(1000, 48000) + _tone(11000, 48000), 48000, 16000, quality=quality)
+    assert y.dtype == np.float32 and len(y) == 8000
+    # 1 kHz kept; 11 kHz (above the new 8 kHz Nyquist) removed, not folded back to 5 kHz as
+    # the linear interpolation that assistant.stt used to do folded it
+    assert _power_at(y, 1000, 16000) > 0.2 and _power_at(y, 5000, 16000) < 0.01
+    x = np.arange(24000) / 48000
+    linear = np.interp(np.arange(8000) / 16000, x, _tone(1000, 48000) + _tone(11000, 48000))
+    assert _power_at(linear.astype(np.float32), 5000, 16000) > 0.1
+
+
+def test_resample_frames_keep_their_length_and_refuses_bad_arguments():
+    from ser_model.audio import resample
+
+    for rate in (48000, 44100, 22050, 8000):  # one 32 ms microphone frame -> one 512-sample VAD frame
+        assert len(resample(_tone(440, rate, 0.032), rate, 16000, quality="QQ")) == 512
+    same = _tone(440, 16000)
+    assert resample(same, 16000, 16000) is not None and np.array_equal(resample(same, 16000, 16000), same)
+    with pytest.raises(ParameterError, match="quality"):
+        resample(same, 48000, 16000, quality="best")
+    with pytest.raises(ParameterError, match="positive"):
+        resample(same, 0, 16000)
+
+
+def test_the_assistant_has_no_resampler_of_its_own():
+    assistant = Path(__file__).resolve().parents[1] / "assistant"
+    for path in assistant.rglob("*.py"):
+        text = path.read_text(encoding="utf-8")
+        assert "np.interp(" not in text and "import soxr" not in text and "def _resample" not in text, path

@@ -84,26 +84,30 @@ def test_unknown_model_is_one_line_error(tmp_path, capsys, datasets):
 
 
 def test_each_ensemble_member_gets_its_own_settings():
-    from ser_model.neural import ARCHITECTURES, MEMBER_SETTINGS, model_settings_for
-    from ser_model.train import load_config
+    from ser_model.errors import ParameterError
+    from ser_model.neural import ARCHITECTURES
+    from ser_model.recipe import Recipe, load_recipe
 
-    assert set(MEMBER_SETTINGS) == set(ARCHITECTURES)  # every architecture can join an ensemble
-    cfg = load_config(REPO / "ser_model" / "configs" / "ser-crnn.toml")
-    assert model_settings_for(cfg.model.architecture, cfg.model) is cfg.model
-    for name in cfg.train.ensemble_with:
-        got = model_settings_for(name, cfg.model)
-        assert got.architecture == name and got == MEMBER_SETTINGS[name]
+    cfg = load_recipe(REPO / "ser_model" / "configs" / "ser-crnn.toml")
+    assert cfg.member_names == ["crnn", "lstm", "cnn1d", "cnn2d"]  # every architecture, the CRNN first
+    assert set(cfg.member_names) == set(ARCHITECTURES)
+    for name in cfg.member_names:
+        assert cfg.member(name).architecture == name
+    assert cfg.member("lstm").rnn_units == 64 and cfg.member("cnn1d").channels == (64, 64, 128, 128)
     # the 2-D model reads the log-mel bands, which come first in the frame features
     assert cfg.features.parts[0] == "logmel"
-    assert MEMBER_SETTINGS["cnn2d"].image_bins == cfg.features.n_mels
+    assert cfg.member("cnn2d").image_bins == cfg.features.n_mels
+    with pytest.raises(ParameterError, match=r"no \[\[members\]\] table for 'lstm'"):
+        Recipe(members=(cfg.model,)).member("lstm")
 
 
 def test_cnn2d_rejects_more_image_bins_than_features():
     from dataclasses import replace
 
     from ser_model.errors import ParameterError
-    from ser_model.neural import MEMBER_SETTINGS, build_model
+    from ser_model.neural import build_model
+    from ser_model.recipe import load_recipe
 
-    settings = replace(MEMBER_SETTINGS["cnn2d"], image_bins=90)
+    settings = replace(load_recipe(REPO / "ser_model" / "configs" / "ser-crnn.toml").member("cnn2d"), image_bins=90)
     with pytest.raises(ParameterError, match=r"image_bins must be in 1\.\.89"):
         build_model((32, 89), 7, settings)

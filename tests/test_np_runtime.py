@@ -256,3 +256,30 @@ def test_env_selects_keras_backend(shipped: Path, monkeypatch: pytest.MonkeyPatc
     monkeypatch.setenv("SER_MODEL_BACKEND", "keras")
     rec = EmotionRecognizer.load(shipped, jit=False)
     assert rec.backend == "keras"
+
+
+def _layer_classes(layer: dict, out: set[str]) -> set[str]:
+    """Class names of a saved Keras layer and the layers and ops inside it (functional models'
+    ``layers``, Bidirectional's wrapped ones)."""
+    out.add(layer["class_name"])
+    cfg = layer.get("config") or {}
+    for inner in cfg.get("layers", []):
+        _layer_classes(inner, out)
+    for key in ("layer", "forward_layer", "backward_layer"):
+        if isinstance(cfg.get(key), dict):
+            _layer_classes(cfg[key], out)
+    return out
+
+
+def test_supported_layers_are_the_layers_the_shipped_bundles_use() -> None:
+    """SUPPORTED_LAYERS (the one list, read from the runtime's dispatch tables) is exactly what the
+    shipped bundles' graphs hold: nothing they need is missing, nothing is kept that none uses."""
+    import zipfile
+
+    from ser_model import np_runtime
+
+    used: set[str] = set()
+    for weights in sorted((REPO / "models").glob("*/model.keras")):
+        with zipfile.ZipFile(weights) as zf:
+            _layer_classes(json.loads(zf.read("config.json")), used)
+    assert used == set(np_runtime.SUPPORTED_LAYERS)

@@ -26,8 +26,10 @@ def _small_config(tmp_path: Path, *, name: str = "smoke", actors: str = "1, 2, 3
     text = re.sub(r"augment_copies = \d+", f"augment_copies = {augment_copies}", text)
     text = re.sub(r'name = "ser-crnn"', f'name = "{name}"', text)
     text = re.sub(r"channels = \[.*\]", f"channels = [{channels}]", text)
-    if not ensemble:
-        text = re.sub(r"ensemble_with = \[.*\]", "ensemble_with = []", text)
+    if not ensemble:  # keep the first [[members]] table only
+        tables = re.split(r"\n(?=\[)", text)
+        members = [i for i, table in enumerate(tables) if table.startswith("[[members]]")]
+        text = "\n".join(table for i, table in enumerate(tables) if i not in members[1:])
     path = tmp_path / f"{name}.toml"
     path.write_text(text, encoding="utf-8")
     return path
@@ -53,13 +55,13 @@ def test_train_writes_a_valid_bundle(trained):
     from ser_model.bundle import load_bundle_config
 
     tmp, out, cfg = trained
-    for name in ("model.keras", "config.json", "metrics.json", "MODEL_CARD.md", "train_config.toml"):
+    for name in ("model.keras", "config.json", "metrics.json", "MODEL_CARD.md", "recipe.toml"):
         assert (out / name).is_file(), name
     config = load_bundle_config(out)  # validates keys and the weights' SHA-256
     assert config["labels"] == list(LABELS)
     assert config["input"]["kind"] == "frames" and config["input"]["max_frames"] > 100
     assert len(config["normalization"]["mean"]) == 64 + 20 + 5
-    assert (out / "train_config.toml").read_text() == cfg.read_text()
+    assert (out / "recipe.toml").read_text() == cfg.read_text()
     metrics = json.loads((out / "metrics.json").read_text())
     assert metrics["training"]["epochs_run"] == 1
     # 6 speakers (4 RAVDESS + 2 TESS): 2 RAVDESS actors held out for early stopping

@@ -1,0 +1,191 @@
+"""A training recipe: one TOML file per shipped model, read into one frozen :class:`Recipe`.
+
+Tables: ``[data]`` (DataSettings), ``[features]`` (FeatureSettings), ``[[members]]`` (one
+ModelSettings per network, in order; the first is the main one, and a recipe with two or more
+members trains their probability average), ``[train]`` (TrainSettings), ``[augment]``
+(ser_model.augment.Augmenter) and ``cv_results``. ``train``, ``compare`` and the model card
+all read it; a bundle stores it whole (``config.json["training"]`` and ``recipe.toml``), so
+``ser-model train --config models/<bundle>/recipe.toml`` retrains a bundle from itself.
+Unknown tables and keys are refused with one-line ParameterErrors.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ser_model.errors import ParameterError, check_keys
+from ser_model.features import FeatureSettings
+from ser_model.neural import ModelSettings
+
+#: File name of the recipe inside a bundle.
+RECIPE_FILE = "recipe.toml"
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """Which clips to train on."""
+
+    dir: str = "../shared/datasets"
+    """Folder holding the corpora (relative paths are taken from the current directory)."""
+    corpora: tuple[str, ...] = ("ravdess", "tess")
+    """Corpora to use (each read from ``dir/<corpus>`` when that folder exists)."""
+    ravdess_actors: tuple[int, ...] = tuple(range(1, 21))
+    """RAVDESS actors to use (21-24 are the held-out judges and are never here)."""
+    limit_per_speaker: int = 0
+    """Keep at most this many clips per speaker (0 = all); for smoke tests."""
+
+
+@dataclass(frozen=True)
+class TrainSettings:
+    """Optimisation and bundle settings (shared by every member)."""
+
+    name: str = "ser-crnn"
+    """Bundle name; the bundle is written to ``models/<name>-v<version>``."""
+    version: int = 1
+    """Bundle version."""
+    seed: int = 0
+    """Seed for numpy, Python and Keras (weights, batches, augmentation, validation speakers)."""
+    epochs: int = 30
+    """Most epochs; early stopping may end sooner."""
+    patience: int = 8
+    """Stop after this many epochs without a better validation UAR."""
+    keep: str = "best"
+    """Weights to keep: 'best' (highest validation-speaker UAR) or 'last' (end of the cosine
+    schedule, or where early stopping ended it; less noisy than a max over few speakers)."""
+    batch_size: int = 32
+    """Mini-batch size."""
+    learning_rate: float = 2e-3
+    """Peak learning rate of AdamW with cosine decay."""
+    weight_decay: float = 1e-4
+    """AdamW decoupled weight decay."""
+    label_smoothing: float = 0.1
+    """Label smoothing of the cross-entropy."""
+    mixup_alpha: float = 0.0
+    """Mixup Beta(alpha, alpha) within a batch (0 = off)."""
+    class_weights: bool = True
+    """Weight classes inversely to their training frequency."""
+    max_frames: int = 192
+    """Frames per model input (crop/zero-pad); 192 x 16 ms = 3.1 s."""
+    augment_copies: int = 2
+    """Augmented copies of each training clip; each epoch uses one random version per clip."""
+    tess_fraction: float = 1.0
+    """Fraction of the TESS training clips drawn (anew) each epoch; RAVDESS clips are always all used."""
+    val_speakers: int = 2
+    """RAVDESS training actors (half male, half female) held out for early stopping."""
+    threads: int = 2
+    """TensorFlow intra-op threads."""
+
+
+_TABLES = ("data", "features", "members", "train", "augment", "cv_results")
+
+
+def _tuples(d: dict) -> dict:
+    return {k: tuple(v) if isinstance(v, list) else v for k, v in d.items()}
+
+
+def _plain(d: dict) -> dict:
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+
+def _section(cls, raw: Any, name: str):
+    if not isinstance(raw, dict):
+        raise ParameterError(f"[{name}] must be a table")
+    check_keys(raw, cls, f"key(s) in [{name}]")
+    try:
+        return cls(**_tuples(raw))
+    except TypeError as err:
+        raise ParameterError(f"[{name}]: {err}") from err
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """A whole training recipe (one TOML file): every member network with its full settings."""
+
+    data: DataSettings = field(default_factory=DataSettings)
+    features: FeatureSettings = field(default_factory=FeatureSettings)
+    members: tuple[ModelSettings, ...] = (ModelSettings(),)
+    """The networks trained, in order; the first is the main one; two or more are averaged."""
+    train: TrainSettings = field(default_factory=TrainSettings)
+    augment: dict = field(default_factory=dict)
+    """Augmenter settings (``Augmenter.from_dict``); empty = its defaults."""
+    cv_results: str = "docs/results/results.json"
+    """``compare`` results whose entry for this recipe (:meth:`cv_name`) goes into metrics.json."""
+
+    def __post_init__(self) -> None:
+        if not self.members:
+            raise ParameterError("a recipe needs at least one [[members]] table")
+        names = self.member_names
+        if len(set(names)) != len(names):
+            raise ParameterError(f"[[members]]: each architecture at most once, got {', '.join(names)}")
+
+    @property
+    def model(self) -> ModelSettings:
+        """The main (first) member."""
+        return self.members[0]
+
+    @property
+    def member_names(self) -> list[str]:
+        return [m.architecture for m in self.members]
+
+    @property
+    def is_ensemble(self) -> bool:
+        return len(self.members) > 1
+
+    def cv_name(self) -> str:
+        """The name of this recipe's row in compare's results: the architecture, or 'ensemble'."""
+        return "ensemble" if self.is_ensemble else self.model.architecture
+
+    def member(self, name: str) -> ModelSettings:
+        """The settings of member ``name``; ParameterError (one line) when the recipe has none."""
+        for m in self.members:
+            if m.architecture == name:
+                return m
+        raise ParameterError(f"the recipe has no [[members]] table for {name!r} "
+                             f"(it has {', '.join(self.member_names)})")
+
+    def to_dict(self) -> dict:
+        """The recipe as plain JSON/TOML data, the same shape :meth:`from_dict` reads."""
+        return {"data": _plain(asdict(self.data)), "features": self.features.to_dict(),
+                "members": [m.to_dict() for m in self.members], "train": asdict(self.train),
+                "augment": dict(self.augment), "cv_results": self.cv_results}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> Recipe:
+        """A Recipe from TOML/JSON data; raises ParameterError (one line) for unknown or bad entries."""
+        from ser_model.augment import Augmenter
+
+        if not isinstance(raw, dict):
+            raise ParameterError("a recipe must be a table")
+        check_keys(raw, _TABLES, "table(s)")
+        members_raw = raw.get("members", [{}])
+        if not isinstance(members_raw, list) or not all(isinstance(m, dict) for m in members_raw):
+            raise ParameterError("[[members]] must be an array of tables")
+        try:
+            features = FeatureSettings.from_dict(raw.get("features", {}))
+            members = tuple(ModelSettings.from_dict(_tuples(m)) for m in members_raw)
+        except TypeError as err:
+            raise ParameterError(str(err)) from err
+        augment = dict(raw.get("augment", {}))
+        Augmenter.from_dict(augment)  # validate now, not an hour into training
+        return cls(data=_section(DataSettings, raw.get("data", {}), "data"), features=features, members=members,
+                   train=_section(TrainSettings, raw.get("train", {}), "train"), augment=augment,
+                   cv_results=str(raw.get("cv_results", cls.cv_results)))
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """Read a recipe TOML file; raises ParameterError (one line, naming the file) for a bad file."""
+    import tomllib
+
+    path = Path(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as err:
+        raise ParameterError(f"{path}: cannot read config: {err.strerror or err}") from err
+    except tomllib.TOMLDecodeError as err:
+        raise ParameterError(f"{path}: not valid TOML: {err}") from err
+    try:
+        return Recipe.from_dict(raw)
+    except ParameterError as err:
+        raise ParameterError(f"{path}: {err}") from err

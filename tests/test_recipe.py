@@ -1,0 +1,95 @@
+"""The training recipe (ser_model.recipe): one TOML file per shipped model, every member with its
+full settings, stored whole in the bundle; train, compare and the model card read it."""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import shutil
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+
+from ser_model.errors import ParameterError
+from ser_model.recipe import RECIPE_FILE, Recipe, load_recipe
+
+REPO = Path(__file__).resolve().parents[1]
+SHIPPED = REPO / "ser_model" / "configs" / "ser-crnn.toml"
+BUNDLE = REPO / "models" / "ser-crnn-v2"
+
+
+def test_recipe_loads_and_round_trips():
+    recipe = load_recipe(SHIPPED)
+    assert recipe.member_names == ["crnn", "lstm", "cnn1d", "cnn2d"] and recipe.model.architecture == "crnn"
+    assert recipe.is_ensemble and recipe.cv_name() == "ensemble"
+    again = Recipe.from_dict(json.loads(json.dumps(recipe.to_dict())))
+    assert again == recipe and again.to_dict() == recipe.to_dict()
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        recipe.train = None  # type: ignore[misc]
+    assert load_recipe(REPO / "ser_model" / "configs" / "xcorpus-ravdess.toml").members == recipe.members
+
+
+@pytest.mark.parametrize("text, where", [
+    ("[[members]]\narchitecture = 'crnn'\nbogus = 1\n", "bogus"),
+    ("[train]\nepochs = 3\nbogus = 1\n", "bogus"),
+    ("[model]\narchitecture = 'crnn'\n", "model"),  # the table before [[members]]
+    ("[train]\nensemble_with = ['lstm']\n", "ensemble_with"),
+    ("[[members]]\narchitecture = 'lstm'\n[[members]]\narchitecture = 'lstm'\n", "at most once"),
+])
+def test_unknown_or_bad_keys_are_refused_in_one_line(tmp_path, text, where):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParameterError) as err:
+        load_recipe(path)
+    message = str(err.value)
+    assert where in message and str(path) in message and "\n" not in message
+
+
+def test_the_shipped_bundle_carries_the_recipe_it_was_trained_from():
+    from ser_model.bundle import load_bundle_config
+    from ser_model.train import check_trained_from
+
+    config = load_bundle_config(BUNDLE)  # the weights still match their SHA-256
+    recipe = load_recipe(SHIPPED)
+    assert load_recipe(BUNDLE / RECIPE_FILE) == recipe  # retrain with --config models/ser-crnn-v2/recipe.toml
+    assert Recipe.from_dict(config["training"]) == recipe
+    assert config["architecture"] == "+".join(recipe.member_names)
+    check_trained_from(recipe, config["training"], where=str(BUNDLE))
+    other = replace(recipe, members=(recipe.model, replace(recipe.member("lstm"), rnn_units=80),
+                                     *recipe.members[2:]))
+    with pytest.raises(ParameterError, match="members"):
+        check_trained_from(other, config["training"], where=str(BUNDLE))
+
+
+def test_the_model_card_describes_the_recipe_members():
+    from ser_model.train import model_card
+
+    recipe = load_recipe(SHIPPED)
+    metrics = json.loads((BUNDLE / "metrics.json").read_text(encoding="utf-8"))
+    config = json.loads((BUNDLE / "config.json").read_text(encoding="utf-8"))
+    card = model_card(recipe, params=config["params"], n_train=metrics["n_train"], metrics=metrics,
+                      size_bytes=(BUNDLE / "model.keras").stat().st_size)
+    assert card == (BUNDLE / "MODEL_CARD.md").read_text(encoding="utf-8")  # the shipped card is this text
+    assert "LSTM 64 -> dropout -> LSTM 32" in card and "Conv1D (64, 64, 128, 128; kernel 5)" in card
+    changed = replace(recipe, members=(recipe.model, replace(recipe.member("lstm"), rnn_units=80),
+                                       replace(recipe.member("cnn1d"), channels=(32, 48), kernel_size=3)))
+    card = model_card(changed, params=1, n_train={}, metrics=metrics)
+    assert "LSTM 80 -> dropout -> LSTM 40" in card and "Conv1D (32, 48, 48, 48; kernel 3)" in card
+    assert "cnn2d" not in card.split("## Training data")[0] and "Ensemble of 3 networks (crnn + lstm + cnn1d)" in card
+
+
+def test_metadata_update_keeps_the_weights_and_refuses_other_ones(tmp_path):
+    from ser_model.bundle import load_bundle_config, update_metadata
+    from ser_model.errors import BundleError
+
+    bundle = tmp_path / "b"
+    shutil.copytree(BUNDLE, bundle)
+    config = load_bundle_config(bundle)
+    update_metadata(bundle, config={**config, "note": "x"}, files={RECIPE_FILE: "# r\n"})
+    assert load_bundle_config(bundle)["note"] == "x" and (bundle / RECIPE_FILE).read_text() == "# r\n"
+    with pytest.raises(BundleError, match="weights_sha256"):
+        update_metadata(bundle, config={**config, "weights_sha256": "0" * 64})
+    with pytest.raises(BundleError):
+        update_metadata(bundle, files={"model.keras": ""})
+    assert load_bundle_config(bundle)["weights_sha256"] == config["weights_sha256"]
