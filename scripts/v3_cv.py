@@ -97,16 +97,21 @@ def run(args) -> None:
     summarize([out / f"{args.name}.npz"], args.name)
 
 
-def summarize(paths: list[Path], name: str) -> dict:
+def summarize(paths: list[Path], name: str, *, mean: str = "prob") -> dict:
     from ser_model.compare import make_folds
     from ser_model.train_v3 import false_alarm_table, fit_temperature, metrics
     from ser_model.v3 import tempered
 
     runs = [np.load(p, allow_pickle=False) for p in paths]
     y, spk = runs[0]["y"], runs[0]["speakers"]
-    probs = {k: np.mean([r[k] for r in runs], axis=0) for k in ("unadapted", "adapted")}
+    if mean == "prob":
+        probs = {k: np.mean([r[k] for r in runs], axis=0) for k in ("unadapted", "adapted")}
+    else:  # each member temperature-scaled on its own first (its over-confidence no longer weighs)
+        scaled = [{k: tempered(r[k], fit_temperature(y, {q: r[q] for q in ("unadapted", "adapted")}))
+                   for k in ("unadapted", "adapted")} for r in runs]
+        probs = {k: np.mean([m[k] for m in scaled], axis=0) for k in ("unadapted", "adapted")}
     folds = make_folds(spk, 5)
-    res = {"variant": name, "members": [p.stem for p in paths]}
+    res = {"variant": name, "members": [p.stem for p in paths], "mean": mean}
     for k, p in probs.items():
         m = metrics(y, p)
         res[k] = round(m["uar"], 4)
@@ -134,11 +139,14 @@ def main() -> None:
     c = sub.add_parser("combine")
     c.add_argument("names", nargs="+")
     c.add_argument("--out", required=True, help="the folder holding cv_runs/")
+    c.add_argument("--mean", choices=("prob", "tempered"), default="prob",
+                   help="average raw probabilities, or each member's temperature-scaled ones")
     args = ap.parse_args()
     if args.cmd == "run":
         run(args)
     else:
-        summarize([Path(args.out) / "cv_runs" / f"{n}.npz" for n in args.names], "+".join(args.names))
+        summarize([Path(args.out) / "cv_runs" / f"{n}.npz" for n in args.names], "+".join(args.names),
+                  mean=args.mean)
 
 
 if __name__ == "__main__":
