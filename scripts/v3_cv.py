@@ -125,6 +125,25 @@ def summarize(paths: list[Path], name: str, *, mean: str = "prob") -> dict:
     return res
 
 
+def import_shipped(args) -> None:
+    """The shipped run's held-out probabilities (docs/results, temperature-scaled) as run NAME, un-tempered."""
+    b = np.load(args.probs, allow_pickle=False)
+    z = np.load(Path(args.cache) / "bank_v3.npz", allow_pickle=False)
+    rav = z["corpora"] == "ravdess"
+    if not np.array_equal(z["labels"][rav], b["y"]):
+        raise SystemExit("the saved probabilities are not in this bank's RAVDESS order")
+
+    def raw(q: np.ndarray) -> np.ndarray:
+        q = np.asarray(q, np.float64) ** args.temperature
+        return q / q.sum(1, keepdims=True)
+
+    out = Path(args.cache) / "cv_runs"
+    out.mkdir(parents=True, exist_ok=True)
+    np.savez(out / f"{args.name}.npz", y=b["y"], speakers=z["speakers"][rav], unadapted=raw(b["unadapted"]),
+             adapted=raw(b["adapted"]))
+    summarize([out / f"{args.name}.npz"], args.name)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -141,9 +160,16 @@ def main() -> None:
     c.add_argument("--out", required=True, help="the folder holding cv_runs/")
     c.add_argument("--mean", choices=("prob", "tempered"), default="prob",
                    help="average raw probabilities, or each member's temperature-scaled ones")
+    i = sub.add_parser("import-shipped", help="the shipped run's fold probabilities as a run (needs a bank)")
+    i.add_argument("name")
+    i.add_argument("--cache", required=True)
+    i.add_argument("--probs", default=str(ROOT / "docs" / "results" / "ser_v3_fold_probs.npz"))
+    i.add_argument("--temperature", type=float, default=3.25, help="the temperature they were scaled by")
     args = ap.parse_args()
     if args.cmd == "run":
         run(args)
+    elif args.cmd == "import-shipped":
+        import_shipped(args)
     else:
         summarize([Path(args.out) / "cv_runs" / f"{n}.npz" for n in args.names], "+".join(args.names),
                   mean=args.mean)
