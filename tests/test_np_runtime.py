@@ -46,7 +46,7 @@ def _clips(datasets: Path, n: int) -> list[Path]:
 @pytest.fixture(scope="module")
 def shipped() -> Path:
     """The shipped frame-level network (ser-crnn-v2): the bundle whose every layer the NumPy
-    runtime executes (ser-v3's MLP head is checked in tests/test_ser_v3.py)."""
+    runtime executes (the shipped ser-v3 head: tests/test_shipped_model.py)."""
     try:
         return resolve_bundle("ser-crnn-v2")
     except BundleError as err:

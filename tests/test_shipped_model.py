@@ -131,3 +131,42 @@ def test_predict_in_memory_matches_file(recognizer, datasets: Path) -> None:
     b = recognizer.predict_file(path)
     assert a.label == b.label
     assert max(abs(a.probs[k] - b.probs[k]) for k in a.probs) < 1e-4
+
+
+def test_shipped_v3_head_numpy_matches_keras(datasets: Path) -> None:
+    """The shipped ser-v3 head gives the same probabilities in Keras (safe mode) and in the NumPy
+    runtime that runs it at inference, on real clips, unadapted and with a 10-clip profile."""
+    import keras
+    import numpy as np
+
+    import ser_model.layers  # noqa: F401
+    from ser_model import np_runtime, v3
+    from ser_model.errors import BundleError
+    from ser_model.recognizer import EmotionRecognizer
+
+    try:
+        folder = resolve_bundle("ser-v3")
+    except BundleError as err:
+        pytest.skip(f"no shipped ser-v3 bundle: {err}")
+    config = load_bundle_config(folder)
+    rec = EmotionRecognizer.load(folder, threads=1)
+    files = sorted((datasets / "ravdess" / "Actor_05").glob("*.flac"))[::6][:20]
+    vecs = [rec.utterance_vector(rec._prepared(*_read(f))) for f in files]
+    profile = rec.new_profile()
+    for v in vecs[10:]:
+        profile.add(v)
+    mean, std, prior = v3.read_config(config, str(folder))
+    x = np.concatenate([v3.model_input(v, norm_mean=mean, norm_std=std, prior=prior, profile=p)
+                        for v in vecs[:10] for p in (None, profile)])
+    want = np.asarray(keras.saving.load_model(str(folder / config["weights"]), safe_mode=True,
+                                              compile=False).predict(x, verbose=0))
+    got = np_runtime.load_numpy_model(folder / config["weights"])(x)
+    assert got.shape == want.shape == (20, len(LABELS))
+    np.testing.assert_allclose(got, want, atol=1e-5)
+
+
+def _read(path: Path):
+    import soundfile as sf
+
+    y, rate = sf.read(path, dtype="float32")
+    return y, rate
