@@ -204,11 +204,11 @@ class Session:
 
     def _wait_for_models(self) -> None:
         """Listen only once the models have loaded (they load on threads while the microphone
-        settles). Loading holds the GIL in bursts (~50 ms on an idle machine, far longer on a
-        busy one or a cold disk cache), long enough for the capture buffer to overflow and drop
-        a user's first words: on the rig, "Kids are talking by the door" came out as "Talking
-        by the door" on loaded machines. A model that fails to load is reported at its first
-        turn, as before; one still loading after ``MODEL_WAIT_S`` is waited for there."""
+        settles). Loading stalls other Python threads in bursts (measured: up to ~50 ms on an
+        idle machine; longer on a busy one or with a cold disk cache), close to the capture's
+        64 ms of buffering, and speech said then would be the first turn's. A model that
+        fails to load is reported at its first turn, as before; one still loading after
+        ``MODEL_WAIT_S`` is waited for there."""
         if self.source is None or not self.source.live:
             return
         waiting = [m for m in (self.transcriber, self.recognizer) if m is not None]
