@@ -269,6 +269,42 @@ def test_whisper_says_nothing_for_silence_and_noise_and_catches_loops():
 
     assert shared_whisper() is shared_whisper() is w._model
 
+
+def test_a_looping_short_decode_is_retried_with_a_repetition_penalty(datasets, monkeypatch):
+    """One actor's "Dogs are sitting by the door" loops in the short decode (the sentence
+    again, cut off): the retry on the same encoder output gives the sentence once, without
+    the 30 s padded decode (~330 ms), which is refused here."""
+    import numpy as np
+    import soundfile as sf
+
+    from assistant.stt import WhisperTranscriber
+    from assistant.types import Utterance
+
+    y, _ = sf.read(str(datasets / "ravdess" / "Actor_04" / "03-01-03-01-02-02-04.flac"), dtype="float32")
+    n = len(y) // 320
+    rms = np.sqrt((y[: n * 320].reshape(n, 320) ** 2).mean(axis=1))
+    end = (np.flatnonzero(rms >= rms.max() * 10 ** (-35 / 20))[-1] + 1) * 320 + 1600  # 0.1 s after
+    w = WhisperTranscriber(None, background=False)
+    penalties = []
+
+    class Spy:  # ctranslate2's objects are read-only: wrap them
+        def __init__(self, inner, **over):
+            self._inner, self._over = inner, over
+
+        def __getattr__(self, name):
+            return self._over[name] if name in self._over else getattr(self._inner, name)
+
+    def generate(*args, **kwargs):
+        penalties.append(kwargs.get("repetition_penalty"))
+        return w_model.model.generate(*args, **kwargs)
+
+    w_model = w._model
+    monkeypatch.setattr(w, "_model", Spy(w_model, model=Spy(w_model.model, generate=generate)))
+    monkeypatch.setattr(w, "_decode_padded", lambda s: pytest.fail("padded decode used"))
+    text = w.transcribe(Utterance(samples=y[:end])).text
+    assert text.lower().strip(".!") == "dogs are sitting by the door", text
+    assert penalties == [1.0, w.LOOP_PENALTY], penalties
+
 @pytest.mark.parametrize("word", ["quit", "Exit", "stop.", "that's all", "goodbye"])
 def test_end_words_end_a_typed_session(tmp_path, word):
     res = run_cli("--text", "--no-speak", "--log-dir", str(tmp_path), input=f"hello\n{word}\nnot reached\n")
