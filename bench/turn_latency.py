@@ -272,7 +272,10 @@ def summarise(name: str, res: dict, args) -> dict:
     cut = sum(1 for r in one if r["cut"])
     missed = sum(1 for r in rows if r["turns"] == 0)
     two = [r for r in rows if r["expected"] == 2]
-    merged = sum(1 for r in two if r["turns"] == 1)
+    # the second sentence starts "Dogs are sitting": in the one turn (joined), or never heard
+    # (the first turn ended in the pause and the microphone was closed while the reply played)
+    merged = sum(1 for r in two if r["turns"] == 1 and "dogs" in r["words"])
+    unheard = sum(1 for r in two if r["turns"] == 1 and "dogs" not in r["words"])
     out = {
         "set": name, "clips": len(rows), "startup_s": res["startup_s"],
         "perceived_ms": {"median": round(statistics.median(perceived), 1) if perceived else None,
@@ -281,6 +284,7 @@ def summarise(name: str, res: dict, args) -> dict:
         "stages_ms_median_p90": stages,
         "cut_off": f"{cut}/{len(one)}" if one else None,
         "two_sentences_as_one_turn": f"{merged}/{len(two)}" if two else None,
+        "second_sentence_unheard": f"{unheard}/{len(two)}" if two else None,
         "no_turn": missed,
     }
     print(f"\n[{name}] {len(rows)} clips, start-up to listening {res['startup_s']} s")
@@ -298,7 +302,9 @@ def summarise(name: str, res: dict, args) -> dict:
         print(f"  cut off (a second turn, or the first turn lacks the last word 'door'): {out['cut_off']}")
         print("    " + " | ".join(f"{r['clip'].split(' ', 1)[-1]}: {r['words'][:40]!r}" for r in one if r["cut"]))
     if two:
-        print(f"  two sentences heard as one turn: {out['two_sentences_as_one_turn']}")
+        print(f"  two sentences heard as one turn: {out['two_sentences_as_one_turn']}; as two turns: "
+              f"{sum(1 for r in two if r['turns'] == 2)}/{len(two)}; the second never heard (the reply "
+              f"played over it, microphone closed): {out['second_sentence_unheard']}")
     print(f"  clips with no turn: {missed}")
     tail = [l for l in res["stderr"].strip().splitlines() if l.strip()][-3:]
     if tail:
