@@ -281,9 +281,9 @@ def test_a_looping_short_decode_is_retried_with_a_repetition_penalty(datasets, m
     from assistant.types import Utterance
 
     y, _ = sf.read(str(datasets / "ravdess" / "Actor_04" / "03-01-03-01-02-02-04.flac"), dtype="float32")
-    n = len(y) // 320
-    rms = np.sqrt((y[: n * 320].reshape(n, 320) ** 2).mean(axis=1))
-    end = (np.flatnonzero(rms >= rms.max() * 10 ** (-35 / 20))[-1] + 1) * 320 + 1600  # 0.1 s after
+    from bench.turn_latency import FRAME, speech_frames
+
+    end = (np.flatnonzero(speech_frames(y))[-1] + 1) * FRAME + 1600  # 0.1 s after the speech
     w = WhisperTranscriber(None, background=False)
     penalties = []
 

@@ -173,10 +173,10 @@ def _endpoint(y: np.ndarray, offset: int = 0, settings=None, lead: int = 16000) 
 
 
 def _speech_end(y: np.ndarray) -> float:
-    """End of the last 20 ms frame within 35 dB of the clip's loudest (as bench/turn_latency.py)."""
-    n = len(y) // 320
-    rms = np.sqrt((y[:n * 320].reshape(n, 320) ** 2).mean(axis=1))
-    return (np.flatnonzero(rms >= max(0.002, rms.max() * 10 ** (-35 / 20)))[-1] + 1) * 320 / 16000
+    """End of the speech in ``y`` as bench/turn_latency.py measures it (s)."""
+    from bench.turn_latency import FRAME, speech_frames
+
+    return (np.flatnonzero(speech_frames(y))[-1] + 1) * FRAME / 16000
 
 
 @pytest.mark.audio
