@@ -206,12 +206,20 @@ _shared_lock = threading.Lock()
 
 
 def default_threads() -> int:
-    """Threads for CTranslate2: the cores this process may use, at most 4."""
+    """Threads for CTranslate2: the cores this process may use less one, at least 1, at most 4.
+
+    The live assistant decodes while it captures: the capture thread, the VAD and the sound
+    server need a core. On 2 cores, 2 decode threads made the words at a pause arrive 0.35-0.7 s
+    after the speech instead of by the 0.3 s hang-over (`bench/turn_latency.py`, plain set:
+    perceived median 500-560 ms against 370-380 ms with 1 thread, in the same session); even
+    on an idle machine 1 thread decoded a RAVDESS sentence in 65 ms against 107-123 ms (a 15 s
+    utterance: 215-240 against 191-210 ms). More than 2 cores is not measured here. Batch
+    work (training) passes its own thread count."""
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):
         n = os.cpu_count() or 1
-    return max(1, min(4, n))
+    return max(1, min(4, n - 1))
 
 
 def shared_whisper(model: str | Path | None = None, *, cpu_threads: int | None = None,
