@@ -329,9 +329,10 @@ class WhisperTranscriber(Transcriber):
     def error(self) -> str | None:
         return self._error
 
-    def _decode(self, samples: np.ndarray) -> str:
+    def _decode(self, samples: np.ndarray) -> tuple[str, float | None]:
+        """(text, end_prob: see :attr:`Transcript.end_prob`; None from the padded decode)."""
         if self.mode == "padded":
-            return self._decode_padded(samples)
+            return self._decode_padded(samples), None
         return self._decode_short(samples)
 
     def _decode_padded(self, samples: np.ndarray) -> str:
@@ -352,14 +353,31 @@ class WhisperTranscriber(Transcriber):
             tk = self._tk = Tokenizer(m.hf_tokenizer, m.model.is_multilingual, task="transcribe",
                                       language="en")
             self._prompt = m.get_prompt(tk, [], without_timestamps=True)
+            one = {x: tk.encode(x) for x in (*self._SENTENCE_ENDS, ",", "..", "...")}
+            self._end_ids = sorted(t[0] for x, t in one.items() if x in self._SENTENCE_ENDS and len(t) == 1)
+            self._skip_ids = {t[0] for t in one.values() if len(t) == 1}  # marks after the last word
         return tk
 
-    def _decode_short(self, samples: np.ndarray) -> str:
+    _SENTENCE_ENDS = (".", "!", "?", "!!", "?!", "!?", "!!!", "??")
+    """Marks that end a sentence (single tokens of the tiny.en vocabulary)."""
+
+    def _end_prob(self, tokens: list[int], logits) -> float | None:
+        """Probability of a sentence end at the step after the last word token."""
+        k = len(tokens)
+        while k > 0 and tokens[k - 1] in self._skip_ids:
+            k -= 1
+        if k == 0 or k >= len(logits):
+            return None
+        z = np.asarray(logits[k], dtype=np.float64).reshape(-1)
+        p = np.exp(z - z.max())
+        return float(p[self._end_ids].sum() / p.sum())
+
+    def _decode_short(self, samples: np.ndarray) -> tuple[str, float | None]:
         m = self._model
         tk = self._tokenizer()
         seconds = len(samples) / self.sample_rate
         if seconds > 25.0:  # past one window: the standard path handles long audio
-            return self._decode_padded(samples)
+            return self._decode_padded(samples), None
         audio = np.concatenate([samples, np.zeros(int(self.PAD_S * self.sample_rate), np.float32)])
         feats = m.feature_extractor(audio)
         feats = feats[:, : feats.shape[1] // 2 * 2]  # the encoder halves the frames
@@ -370,15 +388,15 @@ class WhisperTranscriber(Transcriber):
             res = m.model.generate(enc, [self._prompt], beam_size=1, return_scores=True,
                                    return_no_speech_prob=True, max_length=min(224, max_new),
                                    suppress_blank=True, suppress_tokens=[-1],
-                                   repetition_penalty=penalty)[0]
+                                   repetition_penalty=penalty, return_logits_vocab=True)[0]
             tokens = [t for t in res.sequences_ids[0] if t < tk.eot]
             logprob = res.scores[0] if res.scores else 0.0
             if res.no_speech_prob > self.NO_SPEECH_PROB and logprob < self.LOGPROB_FLOOR:
-                return ""
+                return "", None
             text = tk.decode(tokens).strip()
             if not (_loops(text) or len(tokens) >= max_new - 1):
-                return text
-        return self._decode_padded(samples)
+                return text, self._end_prob(tokens, res.logits[0])
+        return self._decode_padded(samples), None
 
     def start_stream(self) -> StreamingTranscription | None:
         """A stream that decodes speculatively at each pause (see :class:`_WhisperStream`)."""
@@ -394,10 +412,10 @@ class WhisperTranscriber(Transcriber):
         if len(samples) < self.sample_rate // 10 or float(np.max(np.abs(samples))) < 1e-3:
             return Transcript(text="", engine=self.name, seconds=time.perf_counter() - t0)
         try:
-            text = self._decode(samples)
+            text, end_prob = self._decode(samples)
         except Exception as err:
             raise SttError(f"whisper failed: {one_line(err)}") from None
-        return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0)
+        return Transcript(text=text, engine=self.name, seconds=time.perf_counter() - t0, end_prob=end_prob)
 
 
 class _WhisperStream(StreamingTranscription):
@@ -438,13 +456,13 @@ class _WhisperStream(StreamingTranscription):
         future = _WhisperStream._pool.submit(self._owner.transcribe, utt)
         self._spec = (len(y), future)
 
-        def words() -> str | None:
+        def words() -> Transcript | None:
             if not future.done():
                 return None
             try:
-                return future.result().text
+                return future.result()
             except Exception:
-                return ""
+                return Transcript(text="", engine=self._owner.name)
 
         return words
 

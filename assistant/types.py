@@ -44,8 +44,15 @@ class Utterance:
     """Voiced time the VAD found (microphone); None: not measured yet."""
     words_so_far: str | None = None
     """The words decoded at the last pause, when the endpointer asked for them."""
+    words_end_prob: float | None = None
+    """Whisper's probability of a sentence end after those words (:attr:`Transcript.end_prob`)."""
     trailing_silence: float = 0.0
     """Seconds of silence after the last voiced frame (the hang-over) kept in ``samples``."""
+    pauses: int = 0
+    """Pauses in the utterance long enough to start a speculative decode (microphone)."""
+    words_after_s: float | None = None
+    """Silence (s) after the last voiced frame when the last pause's words were known; None
+    when the turn ended without them (see ``vad.Endpointer``)."""
 
     @property
     def seconds(self) -> float:
@@ -83,6 +90,9 @@ class Transcript:
     """One-line error of the engine that was asked first, when it failed."""
     fallback: str | None = None
     """Engine used instead after ``error`` (e.g. ``sphinx``)."""
+    end_prob: float | None = None
+    """Probability the engine gave a sentence end (. ! ?) right after the last word, when it
+    gives one (Whisper's short decode): low when the speech so far sounds unfinished."""
 
 
 @dataclass(frozen=True)

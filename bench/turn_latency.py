@@ -124,6 +124,15 @@ def pick_files(datasets: Path, n: int) -> list[Path]:
     return files
 
 
+def _drain(stream) -> None:
+    """Read the assistant's stdout so it never blocks on a full pipe (until it is closed)."""
+    try:
+        for _ in stream:
+            pass
+    except (ValueError, OSError):
+        pass  # closed when the session ends
+
+
 def read_log(log_dir: Path) -> list[dict]:
     logs = sorted(log_dir.glob("session-*.jsonl"))
     lines = []
@@ -186,7 +195,7 @@ def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | No
                 break
         else:
             return {"error": "assistant ended before listening: " + proc.stderr.read()[-2000:]}
-        threading.Thread(target=lambda: [None for _ in proc.stdout], daemon=True).start()
+        threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
         for k, (name, y, expect) in enumerate(clips, 1):
             time.sleep(0.6)
             before = len(events(read_log(log_dir)))
@@ -243,7 +252,12 @@ def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | No
         row = {"clip": clips[k][0], "expected": clips[k][2], "turns": n_events, "words": words,
                "cut": n_events > 1 or "door" not in first,
                "endpoint_ms": first_turn.get("latency_ms", {}).get("endpoint"),
-               "words_at_pause": (first_turn.get("endpoint") or {}).get("words_at_pause")}
+               "words_at_pause": (first_turn.get("endpoint") or {}).get("words_at_pause"),
+               "pauses": (first_turn.get("endpoint") or {}).get("pauses"),
+               "end_prob": (first_turn.get("endpoint") or {}).get("end_prob"),
+               "words_after_s": (first_turn.get("endpoint") or {}).get("words_after_s"),
+               "total_ms": first_turn.get("latency_ms", {}).get("total"),
+               "synth_ms": (first_turn.get("speech") or {}).get("synth_ms")}
         if len(on):
             last_in = f0 + on[-1] + 1  # end of the last voiced input frame (mic frames)
             s_from = max(0, int(np.floor(last_in - offset)))
@@ -294,9 +308,12 @@ def summarise(name: str, res: dict, args) -> dict:
     print("    each: " + " ".join(str(x) for x in pm["each"]))
     if args.per_turn:
         for r in rows:
-            ep = r.get("endpoint_ms")
+            ep, tot, syn = r.get("endpoint_ms"), r.get("total_ms"), r.get("synth_ms")
             print(f"    {r['clip'][:40]:<40} perceived {r.get('perceived_ms')!s:>7} endpoint "
-                  f"{round(ep) if ep is not None else '-':>5}  words at the pause {r.get('words_at_pause')!r}")
+                  f"{round(ep) if ep is not None else '-':>5} stages {round(tot) if tot is not None else '-':>4} "
+                  f"synth {round(syn) if syn is not None else '-':>3}  pauses {r.get('pauses')!s:>2}  words known at "
+                  f"{r.get('words_after_s')!s:>5} s  words at the pause {r.get('words_at_pause')!r} "
+                  f"(sentence end p {r.get('end_prob')})")
     print("  stage ms median/p90: " + ", ".join(f"{k} {m}/{p}" for k, (m, p) in stages.items()))
     if one:
         print(f"  cut off (a second turn, or the first turn lacks the last word 'door'): {out['cut_off']}")
