@@ -1,0 +1,83 @@
+"""Do the words at a pause sound finished? The endpointer's word rule (``vad.continues``)
+offline, on whole RAVDESS sentences and the same sentences cut at each word boundary.
+
+Each clip (RAVDESS actors in ``../shared``, every ``--every``-th clip of all emotions) is
+decoded as the endpointer sees it at a pause: the audio up to the middle of the gap after a
+word (or 50 ms past the last word) plus 0.1 s of silence, through ``WhisperTranscriber`` (the
+assistant's short decode). Word boundaries are Whisper's word timestamps
+(``tests/joined_clips.word_times``, cached). A whole sentence judged "goes on" waits
+``continue_s`` (0.9 s) instead of the hang-over; a cut judged finished ends the turn at any
+pause longer than the hang-over (0.3 s): a cut-off.
+
+Reports the AUC of Whisper's sentence-end probability (whole vs cut) and, for the mark alone
+and for each threshold, whole sentences held and cuts judged finished.
+
+    .venv/bin/python bench/sentence_end_eval.py [--every 8] [--datasets ../shared/datasets]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+
+import numpy as np
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from assistant import vad  # noqa: E402
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--every", type=int, default=8, help="use every N-th RAVDESS clip (default 8)")
+    ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
+    args = ap.parse_args()
+    from sklearn.metrics import roc_auc_score
+
+    from assistant.stt import WhisperTranscriber
+    from assistant.types import Utterance
+    from tests.joined_clips import _load, word_times
+
+    files = sorted(Path(args.datasets, "ravdess").glob("Actor_*/*.flac"))[:: args.every]
+    if not files:
+        print(f"no RAVDESS clips under {args.datasets}", file=sys.stderr)
+        return 1
+    tr = WhisperTranscriber(background=False)
+    pause = np.zeros(1600, np.float32)
+    rows = []  # (whole, text, end_prob)
+    for i, path in enumerate(files, 1):
+        words = word_times(path)
+        y = _load(path)
+        for j in range(len(words)):
+            end = (words[j][2] + words[j + 1][1]) / 2 if j + 1 < len(words) else words[j][2] + 0.05
+            t = tr.transcribe(Utterance(samples=np.concatenate([y[: int(end * 16000)], pause]), sample_rate=16000))
+            rows.append((j == len(words) - 1, t.text, t.end_prob))
+        print(f"\r  {i}/{len(files)} clips", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    whole = [r for r in rows if r[0]]
+    cut = [r for r in rows if not r[0]]
+    scored = [r for r in rows if r[2] is not None]
+    auc = roc_auc_score([r[0] for r in scored], [r[2] for r in scored])
+    print(f"{len(files)} clips: {len(whole)} whole sentences, {len(cut)} cut at a word boundary; "
+          f"sentence-end probability AUC {auc:.3f}")
+    print("rule | whole sentences held (wait 0.9 s) | cuts judged finished (cut off at pauses > 0.3 s)")
+
+    def line(name: str, goes_on) -> None:
+        held = sum(1 for r in whole if goes_on(r))
+        done = sum(1 for r in cut if not goes_on(r))
+        print(f"  {name:<28} | {held}/{len(whole)} ({held / len(whole):.1%}) | "
+              f"{done}/{len(cut)} ({done / len(cut):.1%})")
+
+    line("words and mark only", lambda r: vad.continues(r[1]))
+    for th in (0.3, 0.4, 0.5, 0.6, 0.7):
+        mark = " (default)" if abs(th - vad.END_PROB) < 1e-9 else ""
+        line(f"+ end probability < {th}{mark}",
+             lambda r, th=th: vad.continues(r[1]) or (r[2] is not None and r[2] < th))
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
