@@ -124,6 +124,20 @@ def pick_files(datasets: Path, n: int) -> list[Path]:
     return files
 
 
+def _resume_sample(y: np.ndarray, min_s: float = 0.25) -> int | None:
+    """Where speech resumes after the pause put into a cut clip (its longest inner run of
+    digital silence, at least ``min_s``); None when it has none."""
+    zero = np.concatenate([[False], np.asarray(y) == 0.0, [False]])
+    edges = np.flatnonzero(np.diff(zero.astype(np.int8)))
+    starts, ends = edges[::2], edges[1::2]
+    inside = (starts > 0) & (ends < len(y))  # not a clip's own leading or trailing silence
+    starts, ends = starts[inside], ends[inside]
+    if not len(starts):
+        return None
+    i = int(np.argmax(ends - starts))
+    return int(ends[i]) if ends[i] - starts[i] >= min_s * RATE else None
+
+
 def _drain(stream) -> None:
     """Read the assistant's stdout so it never blocks on a full pipe (until it is closed)."""
     try:
@@ -156,9 +170,10 @@ def pct(xs, q):
     return xs[min(len(xs) - 1, int(round(q * (len(xs) - 1))))]
 
 
-def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | None,
+def run_set(args, clips: list[tuple], hangover: float | None,
             repo: Path = REPO) -> dict:
-    """Play ``clips`` (name, samples, turns expected) through one assistant session."""
+    """Play ``clips`` (name, samples, turns expected[, sample where speech resumes after a put-in
+    pause]) through one assistant session."""
     runtime = Path(tempfile.mkdtemp(prefix="pulse-bench-"))
     os.chmod(runtime, 0o700)
     log_dir = runtime / "logs"
@@ -196,7 +211,7 @@ def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | No
         else:
             return {"error": "assistant ended before listening: " + proc.stderr.read()[-2000:]}
         threading.Thread(target=_drain, args=(proc.stdout,), daemon=True).start()
-        for k, (name, y, expect) in enumerate(clips, 1):
+        for k, (name, y, expect, *_) in enumerate(clips, 1):
             time.sleep(0.6)
             before = len(events(read_log(log_dir)))
             plays.append((mic.now_index(), before))
@@ -258,6 +273,15 @@ def run_set(args, clips: list[tuple[str, np.ndarray, int]], hangover: float | No
                "words_after_s": (first_turn.get("endpoint") or {}).get("words_after_s"),
                "total_ms": first_turn.get("latency_ms", {}).get("total"),
                "synth_ms": (first_turn.get("speech") or {}).get("synth_ms")}
+        resume = clips[k][3] if len(clips[k]) > 3 else None
+        if resume is not None:
+            # the reply began before the user went on after the pause: the turn ended in the
+            # pause even when its words hold "door" (a cut after "the" can keep the start of
+            # "door", which Whisper then hears whole), and the rest was spoken over the reply
+            s_at = max(0, int(np.floor(f0 - offset)))
+            out = np.flatnonzero(vs[s_at:int(np.ceil(f1 - offset)) + 200])
+            if len(out) and (s_at + out[0]) + offset < f0 + resume / FRAME:
+                row["cut"], row["reply_in_pause"] = True, True
         if len(on):
             last_in = f0 + on[-1] + 1  # end of the last voiced input frame (mic frames)
             s_from = max(0, int(np.floor(last_in - offset)))
@@ -316,7 +340,8 @@ def summarise(name: str, res: dict, args) -> dict:
                   f"(sentence end p {r.get('end_prob')})")
     print("  stage ms median/p90: " + ", ".join(f"{k} {m}/{p}" for k, (m, p) in stages.items()))
     if one:
-        print(f"  cut off (a second turn, or the first turn lacks the last word 'door'): {out['cut_off']}")
+        print(f"  cut off (a second turn, the first turn lacks the last word 'door', or the reply began "
+              f"in the pause): {out['cut_off']}")
         print("    " + " | ".join(f"{r['clip'].split(' ', 1)[-1]}: {r['words'][:40]!r}" for r in one if r["cut"]))
     if two:
         print(f"  two sentences heard as one turn: {out['two_sentences_as_one_turn']}; as two turns: "
@@ -360,7 +385,8 @@ def main() -> int:
         from tests.joined_clips import joined_sentences, unfinished_clips
 
         if args.clips in ("unfinished", "all"):
-            sets["unfinished"] = [(c.name, c.samples, 1) for c in unfinished_clips(Path(args.datasets), args.n)]
+            sets["unfinished"] = [(c.name, c.samples, 1, _resume_sample(c.samples))
+                                  for c in unfinished_clips(Path(args.datasets), args.n)]
         if args.clips in ("joined", "all"):
             sets["joined"] = [(c.name, c.samples, 2) for c in joined_sentences(Path(args.datasets), args.n)]
     results = []
