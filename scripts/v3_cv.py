@@ -67,10 +67,11 @@ def load_bank(cache: Path, threads: int, pool: str = "mean-std"):
 
 def run(args) -> None:
     from ser_model.compare import make_folds
+    from ser_model.recipe import load_head_recipe
     from ser_model.tf_quiet import import_tensorflow
-    from ser_model.train_v3 import fit_head, load_settings, metrics, score_protocols
+    from ser_model.train_v3 import fit_head, metrics, score_protocols
 
-    s = load_settings(ROOT / "ser_model" / "configs" / "ser-v3.toml")
+    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
     s = replace(s, **{k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     import_tensorflow(s.threads)
     bank = load_bank(Path(args.cache), s.threads, args.pool)

@@ -7,6 +7,9 @@ members trains their probability average), ``[train]`` (TrainSettings), ``[augme
 all read it; a bundle stores it whole (``config.json["training"]`` and ``recipe.toml``), so
 ``ser-model train --config models/<bundle>/recipe.toml`` retrains a bundle from itself.
 Unknown tables and keys are refused with one-line ParameterErrors.
+
+A ser-v3 recipe (one head on utterance vectors) is a file with one ``[v3]`` table, read into
+a frozen :class:`HeadRecipe`; :func:`read_recipe` reads either kind.
 """
 
 from __future__ import annotations
@@ -174,8 +177,68 @@ class Recipe:
                    cv_results=str(raw.get("cv_results", cls.cv_results)))
 
 
-def load_recipe(path: str | Path) -> Recipe:
-    """Read a recipe TOML file; raises ParameterError (one line, naming the file) for a bad file."""
+@dataclass(frozen=True)
+class HeadRecipe:
+    """A ser-v3 recipe (the ``[v3]`` table of its TOML): one head on utterance vectors, trained
+    and cross-validated by :func:`ser_model.train_v3.main_train`."""
+
+    name: str = "ser-v3"
+    """Bundle name (folder name)."""
+    corpora: tuple[str, ...] = ("ravdess", "tess")
+    """Corpora the final model and the CV training folds use."""
+    head: str = "mlp"
+    """'mlp' (Keras) or 'logreg' (scikit-learn, exported as a Dense layer)."""
+    strength: float = 5.0
+    """PopulationPrior pseudo-count (clips)."""
+    train_ks: tuple[int, ...] = (0, 1, 3, 5, 10, 20, -1)
+    """Profile sizes drawn for each training clip (-1: all the speaker's other clips)."""
+    hidden: int = 256
+    """MLP hidden units."""
+    dropout_in: float = 0.2
+    """MLP input dropout."""
+    dropout: float = 0.4
+    """MLP hidden dropout."""
+    epochs: int = 25
+    """MLP epochs."""
+    batch_size: int = 256
+    """MLP batch size."""
+    lr: float = 1e-3
+    """MLP Adam learning rate."""
+    l2: float = 1e-4
+    """MLP L2 weight decay on the Dense kernels."""
+    c: float = 0.05
+    """Logistic regression inverse regularisation."""
+    ravdess_weight: float = 2.0
+    """Sample weight of RAVDESS rows relative to TESS rows (TESS has 2.3x the clips)."""
+    adapt_k: int = 10
+    """Profile size of the adapted evaluation protocol."""
+    n_folds: int = 5
+    """RAVDESS actor folds."""
+    seed: int = 0
+    """Seed of profile draws and initialisation."""
+    min_confidence: float = 0.45
+    """Default written into the bundle when the false-alarm sweep finds nothing better."""
+    threads: int = 2
+    """Threads for TensorFlow and the encoder."""
+
+    def __post_init__(self) -> None:
+        if self.head not in ("mlp", "logreg"):
+            raise ParameterError(f"[v3] head must be 'mlp' or 'logreg', got {self.head!r}")
+
+    def to_dict(self) -> dict:
+        """The recipe as plain TOML data, the same shape :meth:`from_dict` reads."""
+        return {"v3": _plain(asdict(self))}
+
+    @classmethod
+    def from_dict(cls, raw: dict) -> HeadRecipe:
+        """A HeadRecipe from TOML data; raises ParameterError (one line) for unknown or bad entries."""
+        check_keys(raw, ("v3",), "table(s) beside [v3]")
+        return _section(cls, raw["v3"], "v3")
+
+
+def read_recipe(path: str | Path) -> Recipe | HeadRecipe:
+    """Read a recipe TOML file: a :class:`HeadRecipe` when it has a ``[v3]`` table, else a
+    :class:`Recipe`; raises ParameterError (one line, naming the file) for a bad file."""
     import tomllib
 
     path = Path(path)
@@ -186,6 +249,23 @@ def load_recipe(path: str | Path) -> Recipe:
     except tomllib.TOMLDecodeError as err:
         raise ParameterError(f"{path}: not valid TOML: {err}") from err
     try:
-        return Recipe.from_dict(raw)
+        return HeadRecipe.from_dict(raw) if "v3" in raw else Recipe.from_dict(raw)
     except ParameterError as err:
         raise ParameterError(f"{path}: {err}") from err
+
+
+def load_recipe(path: str | Path) -> Recipe:
+    """A frame-network :class:`Recipe` (``read_recipe``); a ser-v3 file is refused in one line."""
+    r = read_recipe(path)
+    if isinstance(r, HeadRecipe):
+        raise ParameterError(f"{path}: a ser-v3 recipe ([v3]): `ser-model train --config {path}` trains and "
+                             "cross-validates it")
+    return r
+
+
+def load_head_recipe(path: str | Path) -> HeadRecipe:
+    """A ser-v3 :class:`HeadRecipe` (``read_recipe``); another recipe is refused in one line."""
+    r = read_recipe(path)
+    if not isinstance(r, HeadRecipe):
+        raise ParameterError(f"{path}: no [v3] table (not a ser-v3 recipe)")
+    return r

@@ -539,9 +539,11 @@ def run(args: argparse.Namespace) -> int:
             path = refresh_report(args.config, out_dir=args.out_dir)
             print(f"updated {path}")
             return 0
-        from ser_model import train_v3
+        from ser_model.recipe import HeadRecipe, read_recipe
 
-        if train_v3.is_v3_config(args.config):
+        if isinstance(read_recipe(args.config), HeadRecipe):
+            from ser_model import train_v3
+
             cache = args.cache_dir or os.environ.get("SER_V3_CACHE") or ".cache/features-v3"
             path = train_v3.main_train(args.config, out_dir=args.out_dir, data_dir=args.data_dir, cache_dir=cache,
                                        cv=not getattr(args, "no_cv", False), results_dir=getattr(args, "results_dir",

@@ -15,10 +15,9 @@ from __future__ import annotations
 
 import json
 import time
-import tomllib
 import warnings
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass, fields, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -27,76 +26,10 @@ import numpy as np
 from ser_model import v3
 from ser_model.errors import ParameterError
 from ser_model.labels import LABELS
+from ser_model.recipe import HeadRecipe, load_head_recipe
 from ser_model.v3 import tempered
 
 NEGATIVE = ("sad", "angry", "fearful", "disgust")
-
-
-@dataclass(frozen=True)
-class V3Settings:
-    """ser-v3 recipe (the ``[v3]`` table of the TOML)."""
-
-    name: str = "ser-v3"
-    """Bundle name (folder name)."""
-    corpora: tuple[str, ...] = ("ravdess", "tess")
-    """Corpora the final model and the CV training folds use."""
-    head: str = "mlp"
-    """'mlp' (Keras) or 'logreg' (scikit-learn, exported as a Dense layer)."""
-    strength: float = 5.0
-    """PopulationPrior pseudo-count (clips)."""
-    train_ks: tuple[int, ...] = (0, 1, 3, 5, 10, 20, -1)
-    """Profile sizes drawn for each training clip (-1: all the speaker's other clips)."""
-    hidden: int = 256
-    """MLP hidden units."""
-    dropout_in: float = 0.2
-    """MLP input dropout."""
-    dropout: float = 0.4
-    """MLP hidden dropout."""
-    epochs: int = 25
-    """MLP epochs."""
-    batch_size: int = 256
-    """MLP batch size."""
-    lr: float = 1e-3
-    """MLP Adam learning rate."""
-    l2: float = 1e-4
-    """MLP L2 weight decay on the Dense kernels."""
-    c: float = 0.05
-    """Logistic regression inverse regularisation."""
-    ravdess_weight: float = 2.0
-    """Sample weight of RAVDESS rows relative to TESS rows (TESS has 2.3x the clips)."""
-    adapt_k: int = 10
-    """Profile size of the adapted evaluation protocol."""
-    n_folds: int = 5
-    """RAVDESS actor folds."""
-    seed: int = 0
-    """Seed of profile draws and initialisation."""
-    min_confidence: float = 0.45
-    """Default written into the bundle when the false-alarm sweep finds nothing better."""
-    threads: int = 2
-    """Threads for TensorFlow and the encoder."""
-
-
-def load_settings(path: str | Path) -> V3Settings:
-    raw = tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    table = raw.get("v3")
-    if not isinstance(table, dict):
-        raise ParameterError(f"{path}: no [v3] table")
-    names = {f.name for f in fields(V3Settings)}
-    unknown = sorted(set(table) - names)
-    if unknown:
-        raise ParameterError(f"{path}: unknown [v3] keys {unknown}")
-    vals = {k: tuple(v) if isinstance(v, list) else v for k, v in table.items()}
-    s = V3Settings(**vals)
-    if s.head not in ("mlp", "logreg"):
-        raise ParameterError(f"{path}: head must be 'mlp' or 'logreg', got {s.head!r}")
-    return s
-
-
-def is_v3_config(path: str | Path) -> bool:
-    try:
-        return "v3" in tomllib.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError):
-        return False
 
 
 @dataclass
@@ -143,7 +76,7 @@ def unique_clips(clips: Sequence[Any]) -> list[Any]:
     return out
 
 
-def _ks(s: V3Settings) -> tuple[int | None, ...]:
+def _ks(s: HeadRecipe) -> tuple[int | None, ...]:
     return tuple(None if k < 0 else int(k) for k in s.train_ks)
 
 
@@ -175,7 +108,7 @@ def _dense_softmax(coef: np.ndarray, intercept: np.ndarray):
 
 
 def fit_head(vectors: np.ndarray, labels: np.ndarray, speakers: np.ndarray, corpora: np.ndarray,
-             s: V3Settings) -> Head:
+             s: HeadRecipe) -> Head:
     """Train one head on these clips (all their speakers adapt from their own other clips)."""
     norm_mean, norm_std, prior = v3.fit_prior(vectors, speakers, strength=s.strength)
     x, y = v3.training_inputs(vectors, speakers, labels, norm_mean=norm_mean, norm_std=norm_std, prior=prior,
@@ -256,7 +189,7 @@ def false_alarms(y: np.ndarray, probs: np.ndarray, min_confidence: float) -> flo
     return float(np.mean(neg & (conf >= min_confidence)))
 
 
-def cross_validate(bank: Bank, s: V3Settings, *, log=print) -> dict[str, Any]:
+def cross_validate(bank: Bank, s: HeadRecipe, *, log=print) -> dict[str, Any]:
     """5-fold RAVDESS-actor CV (TESS always in training), both protocols; held-out probabilities."""
     from ser_model.compare import make_folds
 
@@ -291,7 +224,7 @@ def cross_validate(bank: Bank, s: V3Settings, *, log=print) -> dict[str, Any]:
     return res
 
 
-def cross_corpus(bank: Bank, s: V3Settings) -> dict[str, Any]:
+def cross_corpus(bank: Bank, s: HeadRecipe) -> dict[str, Any]:
     """Train on RAVDESS only, score every TESS clip, both protocols."""
     rav = bank.corpora == "ravdess"
     tess = bank.corpora == "tess"
@@ -341,7 +274,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
 
     started = time.time()
     config_path = Path(config_path)
-    s = load_settings(config_path)
+    s = load_head_recipe(config_path)
     from ser_model.tf_quiet import import_tensorflow
 
     import_tensorflow(s.threads)
@@ -441,7 +374,7 @@ def _fmt_recall(m: dict[str, Any]) -> str:
     return ", ".join(f"{k} {v:.2f}" for k, v in m["recall"].items())
 
 
-def model_card(s: V3Settings, m: dict[str, Any], *, n_train: dict[str, int], params: int) -> str:
+def model_card(s: HeadRecipe, m: dict[str, Any], *, n_train: dict[str, int], params: int) -> str:
     lines = [
         f"# {s.name}",
         "",
@@ -515,4 +448,4 @@ def model_card(s: V3Settings, m: dict[str, Any], *, n_train: dict[str, int], par
     return "\n".join(lines) + "\n"
 
 
-__all__ = ["V3Settings", "build_bank", "cross_validate", "fit_head", "main_train", "replace"]
+__all__ = ["HeadRecipe", "build_bank", "cross_validate", "fit_head", "main_train", "replace"]

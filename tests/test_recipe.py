@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from ser_model.errors import ParameterError
-from ser_model.recipe import RECIPE_FILE, Recipe, load_recipe
+from ser_model.recipe import RECIPE_FILE, HeadRecipe, Recipe, load_head_recipe, load_recipe, read_recipe
 
 REPO = Path(__file__).resolve().parents[1]
 SHIPPED = REPO / "ser_model" / "configs" / "ser-crnn.toml"
@@ -42,6 +42,34 @@ def test_unknown_or_bad_keys_are_refused_in_one_line(tmp_path, text, where):
     path.write_text(text, encoding="utf-8")
     with pytest.raises(ParameterError) as err:
         load_recipe(path)
+    message = str(err.value)
+    assert where in message and str(path) in message and "\n" not in message
+
+
+def test_the_v3_recipe_is_read_by_the_same_reader_and_stored_whole_in_its_bundle():
+    v3 = REPO / "models" / "ser-v3"
+    recipe = read_recipe(REPO / "ser_model" / "configs" / "ser-v3.toml")
+    assert isinstance(recipe, HeadRecipe) and recipe.head == "mlp"
+    assert load_head_recipe(v3 / RECIPE_FILE) == recipe  # retrain with --config models/ser-v3/recipe.toml
+    config = json.loads((v3 / "config.json").read_text(encoding="utf-8"))
+    assert HeadRecipe.from_dict({"v3": config["recipe"]}) == recipe
+    assert HeadRecipe.from_dict(json.loads(json.dumps(recipe.to_dict()))) == recipe
+    with pytest.raises(ParameterError, match="ser-v3 recipe"):
+        load_recipe(v3 / RECIPE_FILE)  # compare / the frame-network trainer refuse it in one line
+    with pytest.raises(ParameterError, match="no \\[v3\\]"):
+        load_head_recipe(SHIPPED)
+
+
+@pytest.mark.parametrize("text, where", [
+    ("[v3]\nhead = 'mlp'\nbogus = 1\n", "bogus"),
+    ("[v3]\nhead = 'tree'\n", "head must be"),
+    ("[v3]\nhead = 'mlp'\n[train]\nepochs = 3\n", "train"),
+])
+def test_bad_v3_recipes_are_refused_in_one_line(tmp_path, text, where):
+    path = tmp_path / "bad.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParameterError) as err:
+        read_recipe(path)
     message = str(err.value)
     assert where in message and str(path) in message and "\n" not in message
 
