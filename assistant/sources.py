@@ -236,10 +236,12 @@ class FileSource(UtteranceSource):
 
 def _utterance_error(path: str, err: BaseException) -> UtteranceError:
     """One-line UtteranceError naming ``path`` (AudioLoadError already has a one-line str)."""
-    from ser_model.errors import AudioLoadError
+    from ser_model.errors import AudioLoadError, one_line
 
-    msg = str(err) if isinstance(err, AudioLoadError) else f"{path}: {type(err).__name__}: {err}"
-    return UtteranceError(msg.splitlines()[0] if msg else path, file=path)
+    if isinstance(err, AudioLoadError):
+        return UtteranceError(one_line(err), file=path)
+    detail = f": {one_line(err)}" if str(err).strip() else ""
+    return UtteranceError(f"{path}: {type(err).__name__}{detail}", file=path)
 
 
 # -- text --------------------------------------------------------------------------------

@@ -229,7 +229,7 @@ def prepare(
 RESAMPLE_QUALITIES = ("QQ", "LQ", "MQ", "HQ", "VHQ")
 
 
-def resample(samples: np.ndarray, rate: int, target: int, *, quality: str = "HQ") -> np.ndarray:
+def resample(samples: np.ndarray, rate: float, target: float, *, quality: str = "HQ") -> np.ndarray:
     """``samples`` (mono) from ``rate`` to ``target`` Hz as float32, with soxr (band-limited, so
     nothing above the new Nyquist folds back into the band, unlike linear interpolation).
 

@@ -118,14 +118,13 @@ def _finite(value: object, name: str) -> float:
 
 
 def _resample(y: np.ndarray, ratio: float) -> np.ndarray:
-    """Resample by ``ratio`` = output length / input length (soxr, medium quality)."""
-    import soxr
+    """Resample by ``ratio`` = output length / input length (:func:`ser_model.audio.resample`,
+    medium quality: augmentation, not recognition input)."""
+    from ser_model.audio import resample
 
     if y.size == 0:
         return y.copy()
-    return soxr.resample(y, 1_000_000.0, 1_000_000.0 * ratio, quality="MQ").astype(
-        np.float32, copy=False
-    )
+    return resample(y, 1_000_000.0, 1_000_000.0 * ratio, quality="MQ")
 
 
 def _fit_length(y: np.ndarray, n: int) -> np.ndarray:
