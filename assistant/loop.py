@@ -306,11 +306,12 @@ class Session:
         if self.config.log.save_audio and utt.source != "text" and self.log and self.log.active:
             extra["audio_file"] = self._save_audio(utt, number)
         if utt.speech_ended_at is not None:
-            extra["endpoint"] = {"words_at_pause": utt.words_so_far, "end_prob": None if utt.words_end_prob is None
-                                 else round(utt.words_end_prob, 3),
-                                 "silence_s": round(utt.trailing_silence, 3), "pauses": utt.pauses,
-                                 "words_after_s": None if utt.words_after_s is None
-                                 else round(utt.words_after_s, 3)}
+            def r3(x: float | None) -> float | None:
+                return None if x is None else round(x, 3)
+
+            extra["endpoint"] = {"words_at_pause": utt.words_so_far, "end_prob": r3(utt.words_end_prob),
+                                 "silence_s": r3(utt.trailing_silence), "pauses": utt.pauses,
+                                 "words_after_s": r3(utt.words_after_s)}
         speech: dict[str, Any] = {"engine": self.speaker.name}
         extra["speech"] = speech
         barge = self._start_barge_in()

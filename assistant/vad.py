@@ -192,10 +192,10 @@ def continues(text: str, end_prob: float | None = None) -> bool:
 
     Whisper hears the prosody as well as the words: on RAVDESS sentences (actors 01-20, all
     emotions) cut at a word boundary plus 0.1 s of silence, its probability of a sentence end
-    after the last word separates the whole sentence from the cut (AUC 0.97, 150 whole / 751
-    cut, ``bench/sentence_end_eval.py``). Words and mark alone let 36% of the cuts end the
-    turn (2% of whole sentences held); under 0.5 counted as going on, 22% (2%); under 0.6,
-    13% (4%: they wait ``continue_s``, 0.6 s more); under 0.7, 6% (11%)."""
+    after the last word separates the whole sentence from the cut (AUC 0.95, 150 whole / 751
+    cut, ``bench/sentence_end_eval.py``). Words and mark alone let 39% of the cuts end the
+    turn (2% of whole sentences held); under 0.5 counted as going on, 26% (2%); under 0.6,
+    17% (4%: they wait ``continue_s``, 0.6 s more); under 0.7, 9% (11%)."""
     t = text.strip()
     if not t:
         return False

@@ -3,7 +3,8 @@ offline, on whole RAVDESS sentences and the same sentences cut at each word boun
 
 Each clip (RAVDESS actors in ``../shared``, every ``--every``-th clip of all emotions) is
 decoded as the endpointer sees it at a pause: the audio up to the middle of the gap after a
-word (or 50 ms past the last word) plus 0.1 s of silence, through ``WhisperTranscriber`` (the
+word (the quietest 10 ms near Whisper's word gap, ``tests/joined_clips._boundary``; or 50 ms
+past the last word) plus 0.1 s of silence, through ``WhisperTranscriber`` (the
 assistant's short decode). Word boundaries are Whisper's word timestamps
 (``tests/joined_clips.word_times``, cached). A whole sentence judged "goes on" waits
 ``continue_s`` (0.9 s) instead of the hang-over; a cut judged finished ends the turn at any
@@ -39,7 +40,7 @@ def main() -> int:
 
     from assistant.stt import WhisperTranscriber
     from assistant.types import Utterance
-    from tests.joined_clips import _load, word_times
+    from tests.joined_clips import _boundary, _load, word_times
 
     files = sorted(Path(args.datasets, "ravdess").glob("Actor_*/*.flac"))[:: args.every]
     if not files:
@@ -48,13 +49,19 @@ def main() -> int:
     tr = WhisperTranscriber(background=False)
     pause = np.zeros(1600, np.float32)
     rows = []  # (whole, text, end_prob)
+    pairs = []  # (end_prob of the whole sentence, of its cut after the 3rd word)
     for i, path in enumerate(files, 1):
         words = word_times(path)
         y = _load(path)
+        probs = []
         for j in range(len(words)):
-            end = (words[j][2] + words[j + 1][1]) / 2 if j + 1 < len(words) else words[j][2] + 0.05
-            t = tr.transcribe(Utterance(samples=np.concatenate([y[: int(end * 16000)], pause]), sample_rate=16000))
-            rows.append((j == len(words) - 1, t.text, t.end_prob))
+            last = j == len(words) - 1
+            end = int((words[j][2] + 0.05) * 16000) if last else _boundary(y, words[j][2], words[j + 1][1])
+            t = tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000))
+            rows.append((last, t.text, t.end_prob))
+            probs.append(t.end_prob)
+        if len(probs) > 3 and probs[-1] is not None and probs[2] is not None:
+            pairs.append((probs[-1], probs[2]))
         print(f"\r  {i}/{len(files)} clips", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
     whole = [r for r in rows if r[0]]
@@ -63,6 +70,8 @@ def main() -> int:
     auc = roc_auc_score([r[0] for r in scored], [r[2] for r in scored])
     print(f"{len(files)} clips: {len(whole)} whole sentences, {len(cut)} cut at a word boundary; "
           f"sentence-end probability AUC {auc:.3f}")
+    print(f"whole above its cut after the 3rd word (\"Kids are talking |\"): "
+          f"{sum(w > c for w, c in pairs)}/{len(pairs)} clips")
     print("rule | whole sentences held (wait 0.9 s) | cuts judged finished (cut off at pauses > 0.3 s)")
 
     def line(name: str, goes_on) -> None:

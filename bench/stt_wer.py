@@ -74,11 +74,11 @@ def datasets_dir() -> Path:
     raise SystemExit("stt_wer: corpora not found (set SER_DATASETS)")
 
 
-def make_engine(name: str, mode: str):
+def make_engine(name: str, mode: str, threads: int | None = None):
     from assistant import stt
 
     if name == "whisper":
-        return stt.WhisperTranscriber(None, background=False, mode=mode)
+        return stt.WhisperTranscriber(None, background=False, mode=mode, cpu_threads=threads)
     if name == "sphinx":
         return stt.SphinxTranscriber()
     raise SystemExit(f"stt_wer: unknown engine {name}")
@@ -90,6 +90,9 @@ def main() -> int:
     ap.add_argument("--engines", default="whisper,sphinx")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--whisper-mode", default="short", choices=("short", "padded"))
+    ap.add_argument("--whisper-threads", default="",
+                    help="comma-separated CTranslate2 thread counts to compare, e.g. 1,2 (default: the "
+                         "assistant's, one less than the cores)")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each transcript")
     args = ap.parse_args()
     from assistant.types import Utterance
@@ -98,8 +101,10 @@ def main() -> int:
     clips = pick_clips(datasets_dir(), args.clips, args.seed)
     audio = [load_audio(str(p)) for p in clips]
     rows = []
-    for name in args.engines.split(","):
-        eng = make_engine(name, args.whisper_mode)
+    threads = [int(t) for t in args.whisper_threads.split(",") if t] or [None]
+    runs = [(name, t) for name in args.engines.split(",") for t in (threads if name == "whisper" else [None])]
+    for name, n_threads in runs:
+        eng = make_engine(name, args.whisper_mode, n_threads)
         pairs, times = [], []
         for path, y in zip(clips, audio):
             utt = Utterance(samples=y, sample_rate=16000, source="file", ended_at=time.time())
@@ -111,6 +116,8 @@ def main() -> int:
                 print(f"  {name:8s} {path.name:28s} {tr.text!r}")
         eng.close()
         label = f"{name} ({args.whisper_mode})" if name == "whisper" else name
+        if n_threads is not None:
+            label += f" {n_threads}t"
         rows.append((label, wer(pairs), statistics.median(times)))
     print(f"{len(clips)} clips (seed {args.seed}); {os.cpu_count()} cores")
     print(f"{'engine':18s} {'WER':>6s} {'median decode':>14s}")

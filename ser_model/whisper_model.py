@@ -210,11 +210,13 @@ def default_threads() -> int:
 
     The live assistant decodes while it captures: the capture thread, the VAD and the sound
     server need a core. On 2 cores, 2 decode threads made the words at a pause arrive 0.35-0.7 s
-    after the speech instead of by the 0.3 s hang-over (`bench/turn_latency.py`, plain set:
-    perceived median 500-560 ms against 370-380 ms with 1 thread, in the same session); even
-    on an idle machine 1 thread decoded a RAVDESS sentence in 65 ms against 107-123 ms (a 15 s
-    utterance: 215-240 against 191-210 ms). More than 2 cores is not measured here. Batch
-    work (training) passes its own thread count."""
+    after the speech instead of by the 0.3 s hang-over (the turn log's
+    ``endpoint.words_after_s``; `bench/turn_latency.py --clips plain` runs alternating 1 and 2
+    threads gave perceived medians 370-380 ms against 500-560 ms). On an idle machine 1 thread
+    is also quicker on sentences: `bench/stt_wer.py --engines whisper --whisper-threads 1,2`
+    gave 57-59 ms against 65-68 ms median, same WER. Long utterances and more than 2 cores are
+    not measured here. Batch work (training) passes its own thread count.
+    """
     try:
         n = len(os.sched_getaffinity(0))
     except (AttributeError, OSError):

@@ -254,11 +254,11 @@ def test_whisper_doubts_the_sentence_end_where_a_sentence_was_cut(datasets):
     """Whisper's probability of a sentence end after the last word, at a pause as the
     endpointer sees it (the words so far + 0.1 s of silence): higher for the whole sentence
     "Kids are talking by the door" than for the same audio cut after "talking" ("Kids are
-    talking" is a sentence in words, but not in the voice). Over actors 01-20 it held for 143
-    of 144 clips."""
+    talking" is a sentence in words, but not in the voice; over actors 01-20:
+    `bench/sentence_end_eval.py`, "whole above its cut after the 3rd word")."""
     from assistant.stt import WhisperTranscriber
     from assistant.types import Utterance
-    from tests.joined_clips import _clips, _load, word_times
+    from tests.joined_clips import _boundary, _clips, _load, word_times
 
     tr = WhisperTranscriber(background=False)
     pause = np.zeros(1600, np.float32)
@@ -266,7 +266,7 @@ def test_whisper_doubts_the_sentence_end_where_a_sentence_was_cut(datasets):
     for path in _clips(datasets, "01", 8):
         words = word_times(path)
         y = _load(path)
-        cut = int((words[2][2] + words[3][1]) / 2 * 16000)  # after "talking"
+        cut = _boundary(y, words[2][2], words[3][1])  # after "talking"
         end = int((words[-1][2] + 0.05) * 16000)
         whole = tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000))
         part = tr.transcribe(Utterance(samples=np.concatenate([y[:cut], pause]), sample_rate=16000))
