@@ -305,13 +305,8 @@ class Session:
         extra: dict[str, Any] = {}
         if self.config.log.save_audio and utt.source != "text" and self.log and self.log.active:
             extra["audio_file"] = self._save_audio(utt, number)
-        if utt.speech_ended_at is not None:
-            def r3(x: float | None) -> float | None:
-                return None if x is None else round(x, 3)
-
-            extra["endpoint"] = {"words_at_pause": utt.words_so_far, "end_prob": r3(utt.words_end_prob),
-                                 "silence_s": r3(utt.trailing_silence), "pauses": utt.pauses,
-                                 "words_after_s": r3(utt.words_after_s)}
+        if utt.endpoint is not None:
+            extra["endpoint"] = utt.endpoint.record()
         speech: dict[str, Any] = {"engine": self.speaker.name}
         extra["speech"] = speech
         barge = self._start_barge_in()

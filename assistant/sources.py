@@ -23,7 +23,7 @@ import numpy as np
 
 from assistant.config import AssistantConfig
 from assistant.errors import AssistantError
-from assistant.types import Utterance
+from assistant.types import EndpointTrace, Utterance
 
 
 class UtteranceError(AssistantError):
@@ -571,9 +571,10 @@ class MicrophoneSource(UtteranceSource):
         pcm = np.frombuffer(b"".join(frames), dtype="<i2").astype(np.float32) / 32768.0
         return Utterance(samples=pcm, sample_rate=self.rate, started_at=started_at or ended,
                          ended_at=ended, source="mic", speech_ended_at=last_voiced_at,
-                         voiced_seconds=ep.voiced_s, words_so_far=ep.text, words_end_prob=ep.end_prob,
-                         trailing_silence=(len(frames) - voiced_frames) * fs, pauses=ep.pauses,
-                         words_after_s=ep.words_after_s)
+                         voiced_seconds=ep.voiced_s,
+                         endpoint=EndpointTrace(words_at_pause=ep.text, end_prob=ep.end_prob,
+                                                silence_s=(len(frames) - voiced_frames) * fs, pauses=ep.pauses,
+                                                words_after_s=ep.words_after_s))
 
     # -- barge-in ----------------------------------------------------------------------
     def watch_for_speech(self, stop, on_speech: Callable[[float], None]) -> None:

@@ -6,13 +6,38 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 
 from ser_model.result import EmotionResult
 
 Source = Literal["mic", "file", "text"]
+
+
+@dataclass(frozen=True)
+class EndpointTrace:
+    """How the endpointer ended a live utterance (``vad.Endpointer``), kept for the log."""
+
+    words_at_pause: str | None = None
+    """The words decoded at the last pause, when the endpointer asked for them."""
+    end_prob: float | None = None
+    """Whisper's probability of a sentence end after those words (:attr:`Transcript.end_prob`)."""
+    silence_s: float = 0.0
+    """Seconds of silence after the last voiced frame (the hang-over) kept in the samples."""
+    pauses: int = 0
+    """Pauses long enough to start a speculative decode."""
+    words_after_s: float | None = None
+    """Silence (s) after the last voiced frame when the last pause's words were known; None
+    when the turn ended without them."""
+
+    def record(self) -> dict[str, Any]:
+        """The log's ``endpoint`` record (times and probability to 3 decimals)."""
+        def r3(x: float | None) -> float | None:
+            return None if x is None else round(x, 3)
+
+        return {"words_at_pause": self.words_at_pause, "end_prob": r3(self.end_prob),
+                "silence_s": r3(self.silence_s), "pauses": self.pauses, "words_after_s": r3(self.words_after_s)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -42,17 +67,8 @@ class Utterance:
     the endpointing delay (``latency_ms.endpoint``)."""
     voiced_seconds: float | None = None
     """Voiced time the VAD found (microphone); None: not measured yet."""
-    words_so_far: str | None = None
-    """The words decoded at the last pause, when the endpointer asked for them."""
-    words_end_prob: float | None = None
-    """Whisper's probability of a sentence end after those words (:attr:`Transcript.end_prob`)."""
-    trailing_silence: float = 0.0
-    """Seconds of silence after the last voiced frame (the hang-over) kept in ``samples``."""
-    pauses: int = 0
-    """Pauses in the utterance long enough to start a speculative decode (microphone)."""
-    words_after_s: float | None = None
-    """Silence (s) after the last voiced frame when the last pause's words were known; None
-    when the turn ended without them (see ``vad.Endpointer``)."""
+    endpoint: EndpointTrace | None = None
+    """How the endpointer ended it (microphone; logged as the turn's ``endpoint`` record)."""
 
     @property
     def seconds(self) -> float:
