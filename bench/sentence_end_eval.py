@@ -21,6 +21,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -31,25 +32,31 @@ sys.path.insert(0, str(REPO))
 from assistant import vad  # noqa: E402
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--every", type=int, default=8, help="use every N-th RAVDESS clip (default 8)")
-    ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
-    args = ap.parse_args()
-    from sklearn.metrics import roc_auc_score
+@dataclass(frozen=True)
+class Pause:
+    """One clip decoded as the endpointer sees it at a pause after word ``word``."""
 
+    path: Path
+    word: int
+    whole: bool
+    """The pause is after the sentence's last word."""
+    end: int
+    """Samples of the clip before the pause."""
+    text: str
+    end_prob: float | None
+
+
+def collect(files: list[Path]) -> tuple[list[Pause], list[tuple[float, float]]]:
+    """Every clip decoded at each word boundary, and per clip (end probability of the whole
+    sentence, of its cut after the 3rd word)."""
     from assistant.stt import WhisperTranscriber
     from assistant.types import Utterance
     from tests.joined_clips import _boundary, _load, word_times
 
-    files = sorted(Path(args.datasets, "ravdess").glob("Actor_*/*.flac"))[:: args.every]
-    if not files:
-        print(f"no RAVDESS clips under {args.datasets}", file=sys.stderr)
-        return 1
     tr = WhisperTranscriber(background=False)
     pause = np.zeros(1600, np.float32)
-    rows = []  # (whole, text, end_prob)
-    pairs = []  # (end_prob of the whole sentence, of its cut after the 3rd word)
+    rows: list[Pause] = []
+    pairs = []
     for i, path in enumerate(files, 1):
         words = word_times(path)
         y = _load(path)
@@ -57,13 +64,30 @@ def main() -> int:
         for j in range(len(words)):
             last = j == len(words) - 1
             end = int((words[j][2] + 0.05) * 16000) if last else _boundary(y, words[j][2], words[j + 1][1])
+            end = min(end, len(y))
             t = tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000))
-            rows.append((last, t.text, t.end_prob))
+            rows.append(Pause(path, j, last, end, t.text, t.end_prob))
             probs.append(t.end_prob)
         if len(probs) > 3 and probs[-1] is not None and probs[2] is not None:
             pairs.append((probs[-1], probs[2]))
         print(f"\r  {i}/{len(files)} clips", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
+    return rows, pairs
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--every", type=int, default=8, help="use every N-th RAVDESS clip (default 8)")
+    ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
+    args = ap.parse_args()
+    from sklearn.metrics import roc_auc_score
+
+    files = sorted(Path(args.datasets, "ravdess").glob("Actor_*/*.flac"))[:: args.every]
+    if not files:
+        print(f"no RAVDESS clips under {args.datasets}", file=sys.stderr)
+        return 1
+    rows, pairs = collect(files)
+    rows = [(r.whole, r.text, r.end_prob) for r in rows]
     whole = [r for r in rows if r[0]]
     cut = [r for r in rows if not r[0]]
     scored = [r for r in rows if r[2] is not None]

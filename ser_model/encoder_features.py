@@ -16,6 +16,7 @@ All functions are pure given the model: the same samples always give the same ar
 from __future__ import annotations
 
 import hashlib
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -91,13 +92,29 @@ def _slope(v: np.ndarray) -> float:
     return float(np.dot(t, v - v.mean()) / np.dot(t, t))
 
 
-def prosody_stats(y: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
-    """Prosody of prepared samples: (N_PROSODY,) float32 in PROSODY_NAMES order.
+@dataclass(frozen=True)
+class FrameAnalysis:
+    """Per 40 ms frame (10 ms hop) of prepared samples: what the prosody is read from."""
 
-    F0 from the normalised autocorrelation of 40 ms frames (10 ms hop) in 60-400 Hz, voiced
-    where its peak is >= 0.45 and the frame is within 35 dB of the loudest; log-F0 in
-    semitone-like units (12*log2(f/100)). Energy in dB; spectral centroid/roll-off in kHz.
-    """
+    frames: np.ndarray
+    """(n, 640) float32 frames, each minus its mean."""
+    power: np.ndarray
+    """(n, 1025) power spectrum of the Hann-windowed frames (2048-point FFT)."""
+    peak: np.ndarray
+    """Normalised autocorrelation peak in 60-400 Hz (the voicing strength)."""
+    f0_st: np.ndarray
+    """F0 in semitone-like units, 12*log2(f/100) (meaningful where :attr:`voiced`)."""
+    energy: np.ndarray
+    """Frame energy in dB."""
+    loud: np.ndarray
+    """Within 35 dB of the loudest frame."""
+    voiced: np.ndarray
+    """Loud, with an autocorrelation peak >= 0.45."""
+
+
+def frame_analysis(y: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> FrameAnalysis:
+    """F0 from the normalised autocorrelation of 40 ms frames (10 ms hop) in 60-400 Hz, voiced
+    where its peak is >= 0.45 and the frame is within 35 dB of the loudest; energy in dB."""
     y = _check(y)
     fr = _frames(y).astype(np.float32)
     fr = fr - fr.mean(axis=1, keepdims=True)
@@ -122,9 +139,21 @@ def prosody_stats(y: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarra
     f0 = sample_rate / (lo + li + np.clip(off, -1, 1))
     energy = 10.0 * np.log10(ac[:, 0] / _FRAME + _EPS)
     loud = energy > energy.max() - 35.0
-    voiced = (peak >= 0.45) & loud
-    st = 12.0 * np.log2(f0 / 100.0)
-    v = st[voiced]
+    return FrameAnalysis(frames=fr, power=power, peak=peak, f0_st=12.0 * np.log2(f0 / 100.0), energy=energy,
+                         loud=loud, voiced=(peak >= 0.45) & loud)
+
+
+def prosody_stats(y: np.ndarray, *, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
+    """Prosody of prepared samples: (N_PROSODY,) float32 in PROSODY_NAMES order.
+
+    Read from :func:`frame_analysis`: statistics of log-F0 over the voiced frames, of energy
+    over the loud ones, and spectral centroid/roll-off (kHz), flatness, zero-crossing rate and
+    high-frequency ratio.
+    """
+    y = _check(y)
+    a = frame_analysis(y, sample_rate=sample_rate)
+    fr, power, peak, energy, loud, voiced = a.frames, a.power, a.peak, a.energy, a.loud, a.voiced
+    v = a.f0_st[voiced]
     if v.size >= 2:
         f0s = [v.mean(), v.std(), *np.percentile(v, [10, 90])]
         f0s.append(f0s[3] - f0s[2])
