@@ -18,7 +18,6 @@ from typing import Any
 
 from ser_model import __version__
 from ser_model.errors import SerError, one_line
-from ser_model.windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S  # also predict_windows' defaults
 
 PROG = "ser-model"
 
@@ -172,6 +171,8 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
     if args.hop is not None and args.window is None:
         raise UsageError("--hop needs --window")
+    from ser_model.windows import DEFAULT_HOP_S, DEFAULT_WINDOW_S  # numpy: not at --help time
+
     recognizer = EmotionRecognizer.load(args.model, jit=jit_from_env(default=False))
     failed = 0
     input_s = _model_input_seconds(recognizer)
