@@ -274,6 +274,13 @@ class WhisperTranscriber(Transcriber):
     output with this repetition penalty (~130 ms; each of the 11 looping decodes inspected came
     out as the sentence once) before
     the 30 s padded decode (~330 ms) is tried."""
+    LOOP_WORDS_PER_S = 4.5
+    """A repeated phrase is not a loop when the audio has a pause inside it and at most this
+    many words per second of voiced audio (:func:`_holds_repeats`): a person who says a
+    sentence twice pauses between them and says 1.5-4.5 words a second; a loop adds words the
+    audio does not hold (5-13 a second on RAVDESS) or repeats a slow speaker's one sentence
+    (TESS, 3 a second, no pause). Counting every repeat as a loop, the penalty retry dropped
+    legitimately repeated sentences (`bench/stt_wer.py --join 2,3,4`)."""
     LOGPROB_FLOOR = -1.0
 
     def __init__(self, model: str | None = None, *, allow_download: bool = False,
@@ -394,7 +401,8 @@ class WhisperTranscriber(Transcriber):
             if res.no_speech_prob > self.NO_SPEECH_PROB and logprob < self.LOGPROB_FLOOR:
                 return "", None
             text = tk.decode(tokens).strip()
-            if not (_loops(text) or len(tokens) >= max_new - 1):
+            looping = _loops(text) and not _holds_repeats(samples, len(text.split()), self.LOOP_WORDS_PER_S)
+            if not (looping or len(tokens) >= max_new - 1):
                 return text, self._end_prob(tokens, res.logits[0])
         return self._decode_padded(samples), None
 
@@ -480,6 +488,24 @@ class _WhisperStream(StreamingTranscription):
     def cancel(self) -> None:
         self._chunks = []
         self._spec = None
+
+
+def _holds_repeats(samples: np.ndarray, words: int, words_per_s: float, rate: int = 16000) -> bool:
+    """True when the audio can hold ``words`` said as repeated sentences: a pause of 150 ms or
+    more inside the speech (20 ms frames 35 dB under the loudest) and at most ``words_per_s``
+    words per second of voiced frames. A loop repeats a sentence said once, with no pause."""
+    hop = rate // 50
+    n = len(samples) // hop
+    if n == 0:
+        return False
+    rms = np.sqrt((samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(axis=1)) + 1e-12
+    voiced = rms > rms.max() * 10 ** (-35 / 20)
+    on = np.flatnonzero(voiced)
+    inner = voiced[on[0]: on[-1] + 1]
+    # runs of silence inside the speech
+    edges = np.flatnonzero(np.diff(np.concatenate([[1], inner.astype(np.int8), [1]])))
+    longest = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
+    return longest * hop >= 0.15 * rate and words <= words_per_s * len(on) * hop / rate
 
 
 def _loops(text: str) -> bool:

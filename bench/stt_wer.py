@@ -93,25 +93,38 @@ def main() -> int:
     ap.add_argument("--whisper-threads", default="",
                     help="comma-separated CTranslate2 thread counts to compare, e.g. 1,2 (default: the "
                          "assistant's, one less than the cores)")
+    ap.add_argument("--join", default="",
+                    help="comma-separated sentence counts, e.g. 2,3,4: each utterance is that many clips "
+                         "(cycling through the counts) with 0.25 s of silence between them")
     ap.add_argument("-v", "--verbose", action="store_true", help="print each transcript")
     args = ap.parse_args()
+    import numpy as np
+
     from assistant.types import Utterance
     from ser_model.audio import load_audio
 
-    clips = pick_clips(datasets_dir(), args.clips, args.seed)
-    audio = [load_audio(str(p)) for p in clips]
+    counts = [int(k) for k in args.join.split(",") if k] or [1]
+    per = [counts[i % len(counts)] for i in range(args.clips)]
+    picked = pick_clips(datasets_dir(), sum(per), args.seed)
+    clips, refs, audio = [], [], []
+    gap = np.zeros(4000, np.float32)
+    for i, k in enumerate(per):
+        group = picked[sum(per[:i]): sum(per[:i]) + k]
+        clips.append(group[0])
+        refs.append(" ".join(reference(p) for p in group))
+        audio.append(np.concatenate([x for p in group for x in (load_audio(str(p)), gap)][:-1]))
     rows = []
     threads = [int(t) for t in args.whisper_threads.split(",") if t] or [None]
     runs = [(name, t) for name in args.engines.split(",") for t in (threads if name == "whisper" else [None])]
     for name, n_threads in runs:
         eng = make_engine(name, args.whisper_mode, n_threads)
         pairs, times = [], []
-        for path, y in zip(clips, audio):
+        for path, ref, y in zip(clips, refs, audio):
             utt = Utterance(samples=y, sample_rate=16000, source="file", ended_at=time.time())
             t0 = time.perf_counter()
             tr = eng.transcribe(utt)
             times.append(time.perf_counter() - t0)
-            pairs.append((reference(path), tr.text))
+            pairs.append((ref, tr.text))
             if args.verbose:
                 print(f"  {name:8s} {path.name:28s} {tr.text!r}")
         eng.close()
@@ -119,7 +132,8 @@ def main() -> int:
         if n_threads is not None:
             label += f" {n_threads}t"
         rows.append((label, wer(pairs), statistics.median(times)))
-    print(f"{len(clips)} clips (seed {args.seed}); {os.cpu_count()} cores")
+    joined = f" of {args.join} clips each" if args.join else ""
+    print(f"{len(clips)} utterances{joined} (seed {args.seed}); {os.cpu_count()} cores")
     print(f"{'engine':18s} {'WER':>6s} {'median decode':>14s}")
     for label, w, t in rows:
         print(f"{label:18s} {w:6.3f} {t * 1000:11.0f} ms")

@@ -270,21 +270,9 @@ def test_whisper_says_nothing_for_silence_and_noise_and_catches_loops():
     assert shared_whisper() is shared_whisper() is w._model
 
 
-def test_a_looping_short_decode_is_retried_with_a_repetition_penalty(datasets, monkeypatch):
-    """One actor's "Dogs are sitting by the door" loops in the short decode (the sentence
-    again, cut off): the retry on the same encoder output gives the sentence once, without
-    the 30 s padded decode (~330 ms), which is refused here."""
-    import numpy as np
-    import soundfile as sf
-
-    from assistant.stt import WhisperTranscriber
-    from assistant.types import Utterance
-
-    y, _ = sf.read(str(datasets / "ravdess" / "Actor_04" / "03-01-03-01-02-02-04.flac"), dtype="float32")
-    from bench.turn_latency import FRAME, speech_frames
-
-    end = (np.flatnonzero(speech_frames(y))[-1] + 1) * FRAME + 1600  # 0.1 s after the speech
-    w = WhisperTranscriber(None, background=False)
+def _penalties(w, monkeypatch) -> list:
+    """The repetition penalty of each Whisper generate call ``w`` makes from now on; the 30 s
+    padded decode (~330 ms) is refused."""
     penalties = []
 
     class Spy:  # ctranslate2's objects are read-only: wrap them
@@ -301,9 +289,48 @@ def test_a_looping_short_decode_is_retried_with_a_repetition_penalty(datasets, m
     w_model = w._model
     monkeypatch.setattr(w, "_model", Spy(w_model, model=Spy(w_model.model, generate=generate)))
     monkeypatch.setattr(w, "_decode_padded", lambda s: pytest.fail("padded decode used"))
+    return penalties
+
+
+def test_a_looping_short_decode_is_retried_with_a_repetition_penalty(datasets, monkeypatch):
+    """One actor's "Dogs are sitting by the door" loops in the short decode (the sentence
+    again, cut off): the retry on the same encoder output gives the sentence once, without
+    the 30 s padded decode."""
+    import numpy as np
+    import soundfile as sf
+
+    from assistant.stt import WhisperTranscriber
+    from assistant.types import Utterance
+
+    y, _ = sf.read(str(datasets / "ravdess" / "Actor_04" / "03-01-03-01-02-02-04.flac"), dtype="float32")
+    from bench.turn_latency import FRAME, speech_frames
+
+    end = (np.flatnonzero(speech_frames(y))[-1] + 1) * FRAME + 1600  # 0.1 s after the speech
+    w = WhisperTranscriber(None, background=False)
+    penalties = _penalties(w, monkeypatch)
     text = w.transcribe(Utterance(samples=y[:end])).text
     assert text.lower().strip(".!") == "dogs are sitting by the door", text
     assert penalties == [1.0, w.LOOP_PENALTY], penalties
+
+
+def test_a_sentence_said_twice_is_no_loop(datasets, monkeypatch):
+    """Two people's "Kids are talking by the door", 0.25 s apart, is two sentences: the
+    repeat has its pause and a speaking rate the audio holds, so it is not decoded again with
+    the repetition penalty (which dropped one of them)."""
+    import numpy as np
+
+    from assistant.stt import WhisperTranscriber
+    from assistant.types import Utterance
+    from ser_model.audio import load_audio
+
+    a = load_audio(str(datasets / "ravdess" / "Actor_02" / "03-01-04-01-01-02-02.flac"))
+    b = load_audio(str(datasets / "ravdess" / "Actor_20" / "03-01-03-01-01-01-20.flac"))
+    w = WhisperTranscriber(None, background=False)
+    penalties = _penalties(w, monkeypatch)
+    text = w.transcribe(Utterance(samples=np.concatenate([a, np.zeros(4000, np.float32), b]))).text
+    assert text.lower().count("kids are talking by the door") == 2, text
+    assert penalties == [1.0], penalties
+
 
 @pytest.mark.parametrize("word", ["quit", "Exit", "stop.", "that's all", "goodbye"])
 def test_end_words_end_a_typed_session(tmp_path, word):
