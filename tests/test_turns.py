@@ -140,6 +140,10 @@ def test_unfinished_sentence_stays_one_turn_and_barge_in_stops_reply(pulse, data
         heard_mic, heard_spk = mic.stop(), spk.stop()
     turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
     assert turns and "door" in turns[0]["transcript"].lower(), (turns, err)  # one turn, not cut at "the"
+    # the log's endpoint record: the 500 ms pause started a speculative decode, and the turn
+    # ended after the hang-over of silence
+    ep = turns[0]["endpoint"]
+    assert ep["pauses"] >= 1 and ep["silence_s"] >= 0.25, ep
     barge = turns[0]["speech"].get("barge_in")
     assert barge is not None, (turns[0]["speech"], err)
     # measured on the recordings: the injected speech's onset on the mic, the reply's last sound
