@@ -54,18 +54,10 @@ def profile_stats(vectors, speakers, *, k, norm_mean, norm_std, prior, rng):
     from ser_model import v3
 
     x = np.asarray(vectors, dtype=np.float64)
-    spk = np.asarray(speakers)
     out = np.empty((len(x), v3.input_dim(x.shape[1])), dtype=np.float32)
     mu = np.empty((len(x), 2 * ENC), np.float32)
     sd = np.empty((len(x), 2 * ENC), np.float32)
-    by_spk = {s: np.flatnonzero(spk == s) for s in np.unique(spk)}
-    for i in range(len(x)):
-        others = by_spk[spk[i]]
-        others = others[others != i]
-        if k is not None and k < len(others):
-            others = rng.choice(others, size=k, replace=False)
-        n, m, m2 = v3._stats(x[others]) if (k is None or k > 0) else v3._stats(x[:0])
-        mean_s, var_s = prior.speaker_stats(n, m, m2)
+    for i, (n, mean_s, var_s) in enumerate(v3.profile_draws(x, speakers, k=k, prior=prior, rng=rng)):
         out[i, : x.shape[1]] = (x[i] - norm_mean) / norm_std
         out[i, x.shape[1]: -1] = (x[i] - mean_s) / np.sqrt(var_s + 1e-6)
         out[i, -1] = v3.count_feature(n)
@@ -251,10 +243,8 @@ def score_attn(head, frames, lengths, clip_idx, vectors, speakers, *, adapt_k, s
 
 
 def run(args) -> None:
-    from ser_model.compare import make_folds
     from ser_model.recipe import load_head_recipe
     from ser_model.tf_quiet import import_tensorflow
-    from ser_model.train_v3 import metrics
 
     s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
     s = replace(s, **{k: v3_cv._value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
@@ -269,36 +259,21 @@ def run(args) -> None:
     cropped = int((lengths > BUCKETS[-1]).sum())
     lengths = np.minimum(lengths, BUCKETS[-1])
     print(f"{len(lengths)} clips, frames {frames.shape}, {cropped} cropped to {BUCKETS[-1]}; view={args.view} "
-          f"units={args.units} std_norm={args.std_norm} ks/epoch={args.ks_per_epoch} epochs={s.epochs} seed={s.seed} threads={s.threads}",
-          flush=True)
+          f"units={args.units} std_norm={args.std_norm} ks/epoch={args.ks_per_epoch} epochs={s.epochs} "
+          f"seed={s.seed} threads={s.threads}", flush=True)
     out = Path(args.out or args.cache) / "cv_runs"
     target = out / f"{args.name}.npz"
     if target.exists():
         raise SystemExit(f"{target} exists; pick a new name")
-    rav = bank.corpora == "ravdess"
-    folds = make_folds(bank.speakers[rav], s.n_folds)
-    n = len(bank.labels)
-    probs = {"unadapted": np.zeros((n, 7)), "adapted": np.zeros((n, 7))}
-    tested = np.zeros(n, dtype=bool)
-    t0 = time.time()
-    for i, actors in enumerate(folds):
-        if args.folds and i + 1 not in args.folds:
-            continue
-        tf0 = time.time()
-        test = np.isin(bank.speakers, actors)
-        train = np.isin(bank.corpora, s.corpora) & ~test
+    def fit_score(train, test, seed):
         tr, te = np.flatnonzero(train), np.flatnonzero(test)
         head = fit_attn(frames, lengths, tr, bank.vectors[train], bank.labels[train], bank.speakers[train],
                         bank.corpora[train], s, units=args.units, view=args.view, ks_per_epoch=args.ks_per_epoch,
                         std_norm=args.std_norm)
-        p = score_attn(head, frames, lengths, te, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k,
-                       seed=args.eval_seed + i, check=True)
-        for k, v in p.items():
-            probs[k][test] = v
-        tested |= test
-        print(f"  fold {i + 1}: {metrics(bank.labels[test], p['unadapted'])['uar']:.4f} / "
-              f"{metrics(bank.labels[test], p['adapted'])['uar']:.4f} (fold {time.time() - tf0:.0f} s, "
-              f"total {time.time() - t0:.0f} s)", flush=True)
+        return score_attn(head, frames, lengths, te, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k,
+                          seed=seed, check=True)
+
+    probs, tested = v3_cv.run_folds(bank, s, fit_score, eval_seed=args.eval_seed, only=args.folds)
     if args.folds:
         print("partial run (--folds): not saved")
         return
@@ -312,11 +287,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     sub = ap.add_subparsers(dest="cmd", required=True)
     r = sub.add_parser("run")
-    r.add_argument("name")
-    r.add_argument("--cache", required=True)
+    v3_cv.run_arguments(r)
     r.add_argument("--frames", required=True)
-    r.add_argument("--out")
-    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
     r.add_argument("--view", choices=("both", "speaker", "none"), default="both",
                    help="frames seen standardised both ways, or by the speaker's profile only; none: no "
                         "attention branch (the shipped MLP on the vector, trained by this loop: a control)")
@@ -325,7 +297,6 @@ def main() -> None:
                         "pooling (vector); or the first run's un-centred std of standardised frames (frames)")
     r.add_argument("--units", type=int, default=128, help="attention scorer width")
     r.add_argument("--ks-per-epoch", type=int, default=2, help="profile sizes visited per clip per epoch")
-    r.add_argument("--eval-seed", type=int, default=0, help="seed of the adapted protocol's profile draws")
     r.add_argument("--folds", type=int, nargs="*", help="only these folds (1-based; a timing check, not saved)")
     args = ap.parse_args()
     run(args)

@@ -1,21 +1,31 @@
 # Frames for scripts/v3_attn.py: the per-clip feature cache matched to bank rows by their pooled vector
 # (cache keys carry file mtimes, which changed when the datasets were remounted); writes scratch/frames.npz
-import glob, numpy as np, sys
+import argparse
+import glob
+
+import numpy as np
+
 from ser_model.encoder_features import pool
-z = np.load('/work/cache/serv3/bank_v3.npz')
+
+ap = argparse.ArgumentParser(description="frames of the bank's clips from the ser-v3 feature cache")
+ap.add_argument("--cache", required=True, help="the feature cache (holds bank_v3.npz, from scripts/v3_cv.py run)")
+ap.add_argument("--out", default="scratch/frames.npz")
+args = ap.parse_args()
+z = np.load(f"{args.cache}/bank_v3.npz")
 V = z['vectors']
 key = {}
 for i, v in enumerate(V):
     key.setdefault(v.tobytes(), []).append(i)
 print('distinct vectors', len(key))
-files = [f for f in glob.glob('/work/cache/serv3/*.npz') if not f.split('/')[-1].startswith('bank')]
+files = [f for f in glob.glob(f"{args.cache}/*.npz") if not f.split('/')[-1].startswith('bank')]
 frames = [None] * len(V)
 for f in files:
     with np.load(f) as c:
         fr, pr = c['frames'], c['prosody']
     rows = key.get(pool(fr.astype(np.float32), pr).astype(np.float64).tobytes())
     if rows is None:
-        print('unmatched', f); continue
+        print("unmatched", f)
+        continue
     for i in rows:
         frames[i] = fr
 miss = [i for i, f in enumerate(frames) if f is None]
@@ -28,4 +38,4 @@ T = int(L.max())
 out = np.zeros((len(V), T, 384), np.float16)
 for i, f in enumerate(frames):
     out[i, :len(f)] = f
-np.savez('scratch/frames.npz', frames=out, lengths=L, paths=z['paths'])
+np.savez(args.out, frames=out, lengths=L, paths=z['paths'])

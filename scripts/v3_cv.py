@@ -65,16 +65,14 @@ def load_bank(cache: Path, threads: int, pool: str = "mean-std"):
     return bank
 
 
-def run(args) -> None:
+def run_folds(bank, s, fit_score, *, eval_seed: int, only=None):
+    """The protocol's folds: RAVDESS actors tested, TESS only in training. ``fit_score(train,
+    test, seed)`` (boolean masks over the bank; ``seed``: the adapted draws', ``eval_seed`` +
+    fold index) returns {"unadapted": probs, "adapted": probs} of the test rows. Prints each
+    fold's UARs; returns (probs over the bank, rows tested). ``only``: 1-based folds to run."""
     from ser_model.compare import make_folds
-    from ser_model.recipe import load_head_recipe
-    from ser_model.tf_quiet import import_tensorflow
-    from ser_model.train_v3 import fit_head, metrics, score_protocols
+    from ser_model.train_v3 import metrics
 
-    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
-    s = replace(s, **{k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
-    import_tensorflow(s.threads)
-    bank = load_bank(Path(args.cache), s.threads, args.pool)
     rav = bank.corpora == "ravdess"
     folds = make_folds(bank.speakers[rav], s.n_folds)
     n = len(bank.labels)
@@ -82,15 +80,35 @@ def run(args) -> None:
     tested = np.zeros(n, dtype=bool)
     t0 = time.time()
     for i, actors in enumerate(folds):
+        if only and i + 1 not in only:
+            continue
+        tf0 = time.time()
         test = np.isin(bank.speakers, actors)
         train = np.isin(bank.corpora, s.corpora) & ~test
-        head = fit_head(bank.vectors[train], bank.labels[train], bank.speakers[train], bank.corpora[train], s)
-        p = score_protocols(head, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k, seed=args.eval_seed + i)
+        p = fit_score(train, test, eval_seed + i)
         for k, v in p.items():
             probs[k][test] = v
         tested |= test
         print(f"  fold {i + 1}: {metrics(bank.labels[test], p['unadapted'])['uar']:.4f} / "
-              f"{metrics(bank.labels[test], p['adapted'])['uar']:.4f} ({time.time() - t0:.0f} s)", flush=True)
+              f"{metrics(bank.labels[test], p['adapted'])['uar']:.4f} (fold {time.time() - tf0:.0f} s, "
+              f"total {time.time() - t0:.0f} s)", flush=True)
+    return probs, tested
+
+
+def run(args) -> None:
+    from ser_model.recipe import load_head_recipe
+    from ser_model.tf_quiet import import_tensorflow
+    from ser_model.train_v3 import fit_head, score_protocols
+
+    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
+    s = replace(s, **{k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
+    import_tensorflow(s.threads)
+    bank = load_bank(Path(args.cache), s.threads, args.pool)
+    def fit_score(train, test, seed):
+        head = fit_head(bank.vectors[train], bank.labels[train], bank.speakers[train], bank.corpora[train], s)
+        return score_protocols(head, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k, seed=seed)
+
+    probs, tested = run_folds(bank, s, fit_score, eval_seed=args.eval_seed)
     out = Path(args.out or args.cache) / "cv_runs"
     out.mkdir(parents=True, exist_ok=True)
     np.savez(out / f"{args.name}.npz", y=bank.labels[tested], speakers=bank.speakers[tested],
@@ -145,17 +163,23 @@ def import_shipped(args) -> None:
     summarize([out / f"{args.name}.npz"], args.name)
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    sub = ap.add_subparsers(dest="cmd", required=True)
-    r = sub.add_parser("run")
+def run_arguments(r: argparse.ArgumentParser) -> None:
+    """The arguments every head run takes: its name, the feature cache, where runs go, recipe
+    changes and the adapted protocol's seed."""
     r.add_argument("name")
     r.add_argument("--cache", required=True)
     r.add_argument("--out")
     r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE")
+    r.add_argument("--eval-seed", type=int, default=0, help="seed of the adapted protocol's profile draws")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    r = sub.add_parser("run")
+    run_arguments(r)
     r.add_argument("--pool", choices=("mean-std", "thirds"), default="mean-std",
                    help="utterance vector: the shipped one, or with encoder means over thirds appended")
-    r.add_argument("--eval-seed", type=int, default=0, help="seed of the adapted protocol's profile draws")
     c = sub.add_parser("combine")
     c.add_argument("names", nargs="+")
     c.add_argument("--out", required=True, help="the folder holding cv_runs/")

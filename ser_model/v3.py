@@ -18,7 +18,7 @@ Bundle config keys this module reads (``input.kind == "utterance"``): ``encoder`
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 import numpy as np
@@ -82,15 +82,13 @@ def _stats(rows: np.ndarray) -> tuple[int, np.ndarray, np.ndarray]:
     return len(rows), m, ((rows - m) ** 2).sum(0)
 
 
-def adapted_inputs(vectors: np.ndarray, speakers: Sequence[str], *, k: int | None, norm_mean: np.ndarray,
-                   norm_std: np.ndarray, prior: PopulationPrior, rng: np.random.Generator) -> tuple[np.ndarray,
-                                                                                                    np.ndarray]:
-    """Head inputs of every row, each with a profile of ``k`` other clips of its speaker drawn by
-    ``rng`` (k=None: all its other clips; fewer when the speaker has fewer). Returns (X, n)."""
+def profile_draws(vectors: np.ndarray, speakers: Sequence[str], *, k: int | None, prior: PopulationPrior,
+                  rng: np.random.Generator) -> Iterator[tuple[int, np.ndarray, np.ndarray]]:
+    """For each row in order, (n, mean, var): the shrunk statistics of a profile of ``k`` other
+    clips of its speaker drawn by ``rng`` (k=None: all its other clips; fewer when the speaker
+    has fewer)."""
     x = np.asarray(vectors, dtype=np.float64)
     spk = np.asarray(speakers)
-    out = np.empty((len(x), input_dim(x.shape[1])), dtype=np.float32)
-    counts = np.zeros(len(x), dtype=np.int64)
     by_spk = {s: np.flatnonzero(spk == s) for s in np.unique(spk)}
     for i in range(len(x)):
         others = by_spk[spk[i]]
@@ -98,7 +96,18 @@ def adapted_inputs(vectors: np.ndarray, speakers: Sequence[str], *, k: int | Non
         if k is not None and k < len(others):
             others = rng.choice(others, size=k, replace=False)
         n, m, m2 = _stats(x[others]) if (k is None or k > 0) else _stats(x[:0])
-        mean_s, var_s = prior.speaker_stats(n, m, m2)
+        yield (n, *prior.speaker_stats(n, m, m2))
+
+
+def adapted_inputs(vectors: np.ndarray, speakers: Sequence[str], *, k: int | None, norm_mean: np.ndarray,
+                   norm_std: np.ndarray, prior: PopulationPrior, rng: np.random.Generator) -> tuple[np.ndarray,
+                                                                                                    np.ndarray]:
+    """Head inputs of every row, each with a profile of ``k`` other clips of its speaker
+    (:func:`profile_draws`). Returns (X, n)."""
+    x = np.asarray(vectors, dtype=np.float64)
+    out = np.empty((len(x), input_dim(x.shape[1])), dtype=np.float32)
+    counts = np.zeros(len(x), dtype=np.int64)
+    for i, (n, mean_s, var_s) in enumerate(profile_draws(x, speakers, k=k, prior=prior, rng=rng)):
         out[i, : x.shape[1]] = (x[i] - norm_mean) / norm_std
         out[i, x.shape[1] : -1] = (x[i] - mean_s) / np.sqrt(var_s + 1e-6)
         out[i, -1] = count_feature(n)
