@@ -492,20 +492,21 @@ class _WhisperStream(StreamingTranscription):
 
 def _holds_repeats(samples: np.ndarray, words: int, words_per_s: float, rate: int = 16000) -> bool:
     """True when the audio can hold ``words`` said as repeated sentences: a pause of 150 ms or
-    more inside the speech (20 ms frames 35 dB under the loudest) and at most ``words_per_s``
-    words per second of voiced frames. A loop repeats a sentence said once, with no pause."""
-    hop = rate // 50
-    n = len(samples) // hop
-    if n == 0:
+    more inside the speech (10 ms blocks 35 dB under the loudest, ``ser_model.audio.block_power``
+    as the trimming reads them) and at most ``words_per_s`` words per second of voiced blocks. A
+    loop repeats a sentence said once, with no pause."""
+    from ser_model.audio import block_power
+
+    power, block = block_power(samples, rate)
+    if not power.size:
         return False
-    rms = np.sqrt((samples[: n * hop].reshape(n, hop).astype(np.float64) ** 2).mean(axis=1)) + 1e-12
-    voiced = rms > rms.max() * 10 ** (-35 / 20)
+    voiced = power > power.max() * 10 ** (-35 / 10)
     on = np.flatnonzero(voiced)
     inner = voiced[on[0]: on[-1] + 1]
     # runs of silence inside the speech
     edges = np.flatnonzero(np.diff(np.concatenate([[1], inner.astype(np.int8), [1]])))
     longest = int((edges[1::2] - edges[::2]).max()) if len(edges) else 0
-    return longest * hop >= 0.15 * rate and words <= words_per_s * len(on) * hop / rate
+    return longest * block >= 0.15 * rate and words <= words_per_s * len(on) * block / rate
 
 
 def _loops(text: str) -> bool:

@@ -87,11 +87,10 @@ def main() -> int:
         print(f"no RAVDESS clips under {args.datasets}", file=sys.stderr)
         return 1
     rows, pairs = collect(files)
-    rows = [(r.whole, r.text, r.end_prob) for r in rows]
-    whole = [r for r in rows if r[0]]
-    cut = [r for r in rows if not r[0]]
-    scored = [r for r in rows if r[2] is not None]
-    auc = roc_auc_score([r[0] for r in scored], [r[2] for r in scored])
+    whole = [r for r in rows if r.whole]
+    cut = [r for r in rows if not r.whole]
+    scored = [r for r in rows if r.end_prob is not None]
+    auc = roc_auc_score([r.whole for r in scored], [r.end_prob for r in scored])
     print(f"{len(files)} clips: {len(whole)} whole sentences, {len(cut)} cut at a word boundary; "
           f"sentence-end probability AUC {auc:.3f}")
     print(f"whole above its cut after the 3rd word (\"Kids are talking |\"): "
@@ -104,11 +103,11 @@ def main() -> int:
         print(f"  {name:<28} | {held}/{len(whole)} ({held / len(whole):.1%}) | "
               f"{done}/{len(cut)} ({done / len(cut):.1%})")
 
-    line("words and mark only", lambda r: vad.continues(r[1]))
+    line("words and mark only", lambda r: vad.continues(r.text))
     for th in (0.3, 0.4, 0.5, 0.6, 0.7):
         mark = " (default)" if abs(th - vad.END_PROB) < 1e-9 else ""
         line(f"+ end probability < {th}{mark}",
-             lambda r, th=th: vad.continues(r[1]) or (r[2] is not None and r[2] < th))
+             lambda r, th=th: vad.continues(r.text) or (r.end_prob is not None and r.end_prob < th))
     return 0
 
 

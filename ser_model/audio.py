@@ -67,7 +67,7 @@ _EPS = 1e-12
 # --------------------------------------------------------------------------- block energy
 
 
-def _block_power(y: np.ndarray, sample_rate: float) -> tuple[np.ndarray, int]:
+def block_power(y: np.ndarray, sample_rate: float) -> tuple[np.ndarray, int]:
     """Mean-square power of ~30 ms windows hopped every 10 ms.
 
     Args:
@@ -152,7 +152,7 @@ def is_silent(samples: np.ndarray, *, sample_rate: float) -> bool:
     if y.size < max(1, int(MIN_SECONDS * rate)):
         return True
     y -= y.mean(dtype=np.float64)
-    power, _ = _block_power(y, rate)
+    power, _ = block_power(y, rate)
     return _loudest_dbfs(power) < SILENCE_DBFS
 
 
@@ -195,7 +195,7 @@ def prepare(
         return y
     y -= np.float32(y.mean(dtype=np.float64))
 
-    power, block = _block_power(y, rate)
+    power, block = block_power(y, rate)
     loudest = float(power.max())
     silent = y.size < max(1, int(MIN_SECONDS * rate)) or _loudest_dbfs(power) < SILENCE_DBFS
     voiced = power > loudest * 10.0 ** (-top_db / 10.0) if loudest > 0 else None
