@@ -88,21 +88,46 @@ class EmotionEngine:
         self._ready.wait(timeout)
         return self._model is not None
 
-    def predict(self, samples: np.ndarray, sample_rate: int) -> EmotionResult | None:
-        """The emotion in ``samples``; None when no model or no speech. Raises SerError on failure."""
+    @property
+    def can_encode(self) -> bool:
+        """The loaded model can be run in two parts (:meth:`encode`, then :meth:`predict` with
+        ``encoded``): the loop encodes the words so far at a pause, before the turn ends."""
+        return self.ready and callable(getattr(self._model, "encode", None))
+
+    def encode(self, samples: np.ndarray, sample_rate: int) -> Any:
+        """The costly part of a prediction (``EmotionRecognizer.encode``); None when no model
+        or no speech. Raises SerError on failure."""
+        if not self.wait():
+            return None
+        from ser_model import NoSpeechError
+
+        try:
+            return self._model.encode(samples, sample_rate)
+        except NoSpeechError:
+            return None
+
+    def predict(self, samples: np.ndarray, sample_rate: int, *, encoded: Any = None) -> EmotionResult | None:
+        """The emotion in ``samples``; None when no model or no speech. Raises SerError on
+        failure. ``encoded``: :meth:`encode` of these samples, done earlier (the model then
+        only finishes it, with the profile as it is now)."""
         if not self.wait():
             return None
         from ser_model import NoSpeechError
 
         profile = self.profile
         self.profile_clips = profile.count if profile is not None else None
+        model = self._model
         try:
-            if profile is None:
-                return self._model.predict(samples, sample_rate)
-            result = self._model.predict(samples, sample_rate, profile=profile, learn=True)
+            if encoded is not None:
+                result = model.predict_encoded(encoded, profile, learn=profile is not None)
+            elif profile is None:
+                return model.predict(samples, sample_rate)
+            else:
+                result = model.predict(samples, sample_rate, profile=profile, learn=True)
         except NoSpeechError:
             return None
-        self._save_profile()
+        if profile is not None:
+            self._save_profile()
         return result
 
     def _save_profile(self) -> None:

@@ -19,7 +19,8 @@ import statistics
 import time
 import wave
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -51,6 +52,9 @@ MIC_WAIT_S = 60.0
 _NO_SAMPLES = np.zeros(0, dtype=np.float32)
 _NO_SAMPLES.flags.writeable = False
 
+STREAM_RATE = 16000
+"""Rate of the audio a speech-to-text stream is fed (16-bit PCM)."""
+
 NO_MIC_MESSAGE = ("no input device (microphone) was found; replay audio files with "
                   "'assistant --input FILE...' or type with 'assistant --text' instead")
 
@@ -67,6 +71,71 @@ class Analysis:
     ser_ms: float = 0.0
     note: str | None = None
     """Why there is no emotion (``text``, ``no speech detected``, an error)."""
+
+
+class _EncodeAtPause(StreamingTranscription):
+    """The speech-to-text stream of one live utterance that, at each pause, also starts the
+    emotion model's costly part (``EmotionEngine.encode``: conditioning, Whisper encoder,
+    prosody) on the audio so far, beside the stream's own speculative decode. When no speech
+    comes after the pause, the turn's emotion is that encoding finished with the profile as
+    it is at the end: the turn waits for the model's last step only."""
+
+    def __init__(self, inner: StreamingTranscription, start: Callable[[bytes], Future | None]) -> None:
+        self.inner = inner
+        self._start = start
+        self._pcm = bytearray()
+        self._encoded: tuple[int, Future] | None = None
+
+    @property
+    def voiced_until(self) -> int:  # type: ignore[override]
+        return self.inner.voiced_until
+
+    @voiced_until.setter
+    def voiced_until(self, samples: int) -> None:
+        self.inner.voiced_until = samples
+
+    def feed(self, pcm16: bytes) -> None:
+        self.inner.feed(pcm16)
+        self._pcm += pcm16
+
+    def speculate(self):
+        words = self.inner.speculate()
+        if self._encoded is not None:
+            self._encoded[1].cancel()  # an older pause's, not started yet: not needed
+            self._encoded = None
+        n = len(self._pcm) // 2
+        if n <= LONG_UTTERANCE_S * STREAM_RATE:  # a long one is judged window by window
+            future = self._start(bytes(self._pcm))
+            self._encoded = (n, future) if future is not None else None
+        return words
+
+    def encoded_for(self, utt: Utterance) -> Future | None:
+        """The encoding begun at the utterance's last pause, when it holds all of its speech
+        (no voiced frame came after it) and the capture ran at the stream's rate (the stream's
+        audio is then the utterance's, sample for sample); else None."""
+        if (self._encoded is None or utt.sample_rate != STREAM_RATE
+                or self._encoded[0] < self.inner.voiced_until or utt.seconds > LONG_UTTERANCE_S):
+            return None
+        return self._encoded[1]
+
+    def finish(self) -> Transcript:
+        return self.inner.finish()
+
+    def cancel(self) -> None:
+        if self._encoded is not None:
+            self._encoded[1].cancel()
+        self.inner.cancel()
+
+
+def _early_result(future: Future | None) -> Any:
+    """The encoding begun at the pause (None: none, it found no speech, or it failed: the
+    utterance is then encoded whole, as without one)."""
+    if future is None or future.cancelled():
+        return None
+    try:
+        return future.result()
+    except Exception:
+        return None
 
 
 class _ShowOnStart:
@@ -125,6 +194,8 @@ class Session:
         self.transcriber: Transcriber | None = None
         self.responder = Responder(min_confidence=self._threshold())
         self._pool: ThreadPoolExecutor | None = None
+        self._early: ThreadPoolExecutor | None = None
+        """One thread for the emotion encodings begun at pauses (:class:`_EncodeAtPause`)."""
         self._last_ser_error: str | None = None
         self._no_speech_events = 0
         """Utterances without speech (logged as ``no_speech`` lines; a log with them is kept)."""
@@ -198,7 +269,25 @@ class Session:
             "barge_in": self.barge_in,
         })
         self._pool = ThreadPoolExecutor(max_workers=2, thread_name_prefix="turn")
+        self._early = ThreadPoolExecutor(max_workers=1, thread_name_prefix="ser-early")
         return None
+
+    def _encode_early(self, pcm16: bytes) -> Future | None:
+        """Start the emotion model's encoding of the 16 kHz PCM heard so far (None when the
+        model is not loaded yet or cannot be run in two parts)."""
+        rec = self.recognizer
+        if rec is None or self._early is None or not rec.can_encode:
+            return None
+        samples = np.frombuffer(pcm16, dtype="<i2").astype(np.float32) / 32768.0
+        return self._early.submit(rec.encode, samples, STREAM_RATE)
+
+    def _stream(self) -> StreamingTranscription | None:
+        """The speech-to-text stream for the next live utterance (None: the engine has none),
+        encoding the emotion at pauses too where it can."""
+        sink = self.transcriber.start_stream() if self.transcriber is not None else None
+        if sink is None or self.recognizer is None:
+            return sink
+        return _EncodeAtPause(sink, self._encode_early)
 
     MODEL_WAIT_S = 60.0
 
@@ -235,6 +324,7 @@ class Session:
             return tr, (time.perf_counter() - t0) * 1000
 
         windows: list = []
+        early = sink.encoded_for(utt) if isinstance(sink, _EncodeAtPause) else None
 
         def ser():
             rec = self.recognizer
@@ -246,7 +336,8 @@ class Session:
                     windows.extend(rec.predict_windows(utt.samples, utt.sample_rate))
                     result = combine(windows)
                 else:
-                    result = rec.predict(utt.samples, utt.sample_rate)
+                    encoded = _early_result(early)
+                    result = rec.predict(utt.samples, utt.sample_rate, encoded=encoded)
             except Exception as err:  # SerError or a model failure: this turn has no emotion
                 windows.clear()
                 return (
@@ -404,8 +495,7 @@ class Session:
                     ui.state("listening", "type a line (\"bye\" to end)")
                 elif self.source.live:  # shown once the microphone delivers frames
                     self.source.on_listening = lambda: ui.state("listening")
-                sink = self.transcriber.start_stream() if (
-                    self.source.live and self.transcriber is not None) else None
+                sink = self._stream() if self.source.live else None
                 try:
                     utt = self.source.next_utterance(sink)
                 except UtteranceError as err:
@@ -510,8 +600,9 @@ class Session:
         try:
             if self.source is not None:
                 self.source.close()
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
+            for pool in (self._pool, self._early):
+                if pool is not None:
+                    pool.shutdown(wait=False, cancel_futures=True)
             self.speaker.close()
             if self.transcriber is not None:
                 self.transcriber.close()

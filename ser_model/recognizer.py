@@ -37,6 +37,7 @@ import os
 import threading
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -51,6 +52,16 @@ if TYPE_CHECKING:
     from ser_model.profile import VoiceProfile
 
 log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class Encoded:
+    """One utterance through :meth:`EmotionRecognizer.encode`: what the model reads of it
+    (``x``), which model made it, and the seconds it took."""
+
+    model_version: str
+    x: np.ndarray
+    seconds: float
 
 
 
@@ -419,18 +430,23 @@ class EmotionRecognizer:
             seconds=time.perf_counter() - started,
         )
 
-    def _predict_prepared(self, y: np.ndarray, started: float, profile: VoiceProfile | None = None,
-                          learn: bool = False) -> EmotionResult:
+    def _encode_prepared(self, y: np.ndarray) -> np.ndarray:
+        """What the model reads of prepared audio ``y``: ser-v3's utterance vector (a profile
+        applies after it), or the other bundles' normalised input. NoSpeechError for silence."""
         from ser_model.audio import is_silent
 
         if y.size == 0 or is_silent(y, sample_rate=self.sample_rate):
             raise NoSpeechError("no speech detected")
+        return self.utterance_vector(y) if self.supports_profiles else self.features(y)
+
+    def _predict_x(self, x: np.ndarray, started: float, profile: VoiceProfile | None = None,
+                   learn: bool = False) -> EmotionResult:
         if not self.supports_profiles:
-            return self._result(self._run_model(self.features(y)), started)
+            return self._result(self._run_model(x), started)
         from ser_model import v3
 
         self._check_profile(profile)
-        vec = self.utterance_vector(y)
+        vec = x
         x = v3.model_input(vec, norm_mean=self._mean, norm_std=self._std, prior=self._prior, profile=profile)
         probs = self._run_model(x)
         if self._temperature != 1.0:
@@ -441,6 +457,10 @@ class EmotionRecognizer:
         if learn and profile is not None:
             profile.add(vec)
         return result
+
+    def _predict_prepared(self, y: np.ndarray, started: float, profile: VoiceProfile | None = None,
+                          learn: bool = False) -> EmotionResult:
+        return self._predict_x(self._encode_prepared(y), started, profile, learn)
 
     # -- public API ---------------------------------------------------------------------
 
@@ -460,6 +480,25 @@ class EmotionRecognizer:
         started = time.perf_counter()
         y = self._prepared(samples, sample_rate)
         return self._predict_prepared(y, started, profile, learn)
+
+    def encode(self, samples: Any, sample_rate: int) -> Encoded:
+        """The costly part of :meth:`predict` (audio conditioning, the Whisper encoder and
+        prosody, or the frame features), to finish later with :meth:`predict_encoded`, e.g.
+        with the voice profile as it is by then. ``predict(s, r, p, learn=l)`` is
+        ``predict_encoded(encode(s, r), p, learn=l)``, result for result. Raises like
+        :meth:`predict`."""
+        started = time.perf_counter()
+        x = self._encode_prepared(self._prepared(samples, sample_rate))
+        return Encoded(self.model_version, x, time.perf_counter() - started)
+
+    def predict_encoded(self, encoded: Encoded, profile: VoiceProfile | None = None, *,
+                        learn: bool = False) -> EmotionResult:
+        """The emotion of an utterance :meth:`encode` prepared (by this model: ParameterError
+        for another's); ``profile`` and ``learn`` as in :meth:`predict`. The result's
+        ``seconds`` include the encoding."""
+        if not isinstance(encoded, Encoded) or encoded.model_version != self.model_version:
+            raise ParameterError(f"encoded must come from this model's encode() ({self.model_version})")
+        return self._predict_x(encoded.x, time.perf_counter() - encoded.seconds, profile, learn)
 
     def _prepared(self, samples: Any, sample_rate: int) -> np.ndarray:
         y = _as_mono(samples)

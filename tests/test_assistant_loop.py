@@ -16,7 +16,7 @@ from assistant import loop
 from assistant.config import AssistantConfig, EmotionConfig, InputConfig, LogConfig, SpeechConfig
 from assistant.emotion import EmotionEngine
 from assistant.stt import SttError, Transcriber
-from assistant.types import Transcript
+from assistant.types import Transcript, Utterance
 from assistant.ui import PlainUI
 from ser_model.errors import NoSpeechError
 from ser_model.result import EmotionResult
@@ -350,3 +350,119 @@ def test_the_loop_asks_capabilities_with_defaults_not_classes():
     s = Stream()
     assert s.speculate() is None and s.voiced_until == 0
     assert stt.NoTranscriber().finish_stream(s, None).text == "hi"
+
+
+class EncodingRecognizer(FakeRecognizer):
+    """A fake model that can be run in two parts, as ser_model's is (encode, predict_encoded)."""
+
+    def __init__(self):
+        super().__init__(label="happy")
+        self.encoded: list[tuple[str, int]] = []
+        self.finished: list[int] = []
+
+    def encode(self, samples, sample_rate):
+        assert sample_rate == 16000
+        self.encoded.append((threading.current_thread().name, len(samples)))
+        return ("encoded", len(samples))
+
+    def predict_encoded(self, encoded, profile=None, *, learn=False):
+        self.finished.append(encoded[1])
+        probs = {k: 0.1 for k in ("happy", "sad", "angry", "fearful", "disgust", "surprised")}
+        return EmotionResult("neutral", 0.4, {**probs, "neutral": 0.4}, self.model_version, 0.0)
+
+
+class LiveClips:
+    """A live source without a device, feeding the stream as the microphone does: speech,
+    a pause (the stream's ``speculate``), then silence, or more speech when ``resume``."""
+
+    kind, live, can_watch_for_speech, on_listening, in_progress = "mic", True, False, None, False
+    barge_in_by_default = False
+
+    def __init__(self, clips):
+        self.clips = list(clips)
+
+    def next_utterance(self, sink=None):
+        from assistant.stt import to_pcm16
+
+        if not self.clips:
+            return None
+        speech, resume = self.clips.pop(0)
+        pcm = to_pcm16(speech)
+        sink.feed(pcm)
+        sink.voiced_until = len(speech)
+        words = sink.speculate()
+        if resume:
+            more = to_pcm16(speech[: len(speech) // 2])
+            sink.feed(more)
+            sink.voiced_until += len(more) // 2
+            pcm += more
+        deadline = time.monotonic() + 5
+        while words() is None and time.monotonic() < deadline:
+            time.sleep(0.01)
+        silence = to_pcm16(np.zeros(4800, np.float32))
+        sink.feed(silence)
+        pcm += silence
+        y = np.frombuffer(pcm, dtype="<i2").astype(np.float32) / 32768.0
+        now = time.time()
+        return Utterance(samples=y, sample_rate=16000, started_at=now - len(y) / 16000, ended_at=now,
+                         source="mic", speech_ended_at=now - 0.3, voiced_seconds=1.0)
+
+    def open(self):
+        pass
+
+    def calibrate(self, status):
+        pass
+
+    def setup_warning(self):
+        return None
+
+    def pause(self):
+        pass
+
+    def resume(self):
+        pass
+
+    def close(self):
+        pass
+
+
+def test_emotion_is_encoded_at_the_pause(tmp_path, datasets, monkeypatch):
+    """At a pause the model's costly part starts on the audio so far, beside the speculative
+    decode; when no speech follows, the turn only finishes it. Speech after the pause: the
+    utterance is judged whole."""
+    from assistant import stt
+    from assistant.stt import StreamingTranscription
+    from ser_model.audio import load_audio
+
+    class Stream(StreamingTranscription):
+        def feed(self, pcm16):
+            pass
+
+        def speculate(self):
+            return lambda: Transcript(text="hello there.", engine="fake", end_prob=0.9)
+
+        def finish(self):
+            return Transcript(text="hello there.", engine="fake")
+
+    class StreamStt(Transcriber):
+        name = "fake"
+
+        def transcribe(self, utterance):
+            return Transcript(text="hello there.", engine="fake")
+
+        def start_stream(self):
+            return Stream()
+
+    rec = EncodingRecognizer()
+    monkeypatch.setattr(loop, "make_recognizer", lambda cfg: EmotionEngine(lambda: rec))
+    monkeypatch.setattr(loop, "make_transcriber", lambda cfg: stt.FallbackTranscriber(StreamStt()))
+    y = load_audio(ravdess_files(datasets, 1)[0])
+    monkeypatch.setattr(loop, "make_source", lambda cfg, **kw: LiveClips([(y, False), (y, True)]))
+    assert loop.run(config(tmp_path), PlainUI(out=io.StringIO(), err=io.StringIO())) == 0
+    first, second = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert [n for _, n in rec.encoded] == [len(y), len(y)]  # at each pause, the audio so far
+    assert all(name.startswith("ser-early") for name, _ in rec.encoded)
+    assert rec.finished == [len(y)]  # the first turn finished its encoding ...
+    assert first["emotion"]["label"] == "neutral"
+    assert len(rec.calls) == 1 and rec.calls[0][2] == len(y) + len(y) // 2 + 4800  # ... the second was judged whole
+    assert second["emotion"]["label"] == "happy"

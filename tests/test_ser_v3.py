@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from ser_model.errors import BundleError, SerError
+from ser_model.errors import BundleError, NoSpeechError, ParameterError, SerError
 from ser_model.profile import ProfileError, VoiceProfile
 
 RECIPE = """[v3]
@@ -85,6 +85,28 @@ def test_learn_scores_before_adding(rec, datasets: Path) -> None:
     assert p.count == before.count + 1
     assert learned.probs == rec.predict(y, 16000, before).probs  # scored with the profile as it was
     assert learned.probs != rec.predict(y, 16000, p).probs
+
+
+def test_encode_then_predict_is_predict(rec, datasets: Path) -> None:
+    """The assistant encodes at a pause and finishes at the end of the turn: the same result,
+    scored with the profile as it is when finished, and learned once."""
+    from ser_model.recognizer import EmotionRecognizer
+
+    y = _clip(datasets, 3)
+    enc = rec.encode(y, 16000)
+    assert enc.model_version == rec.model_version and enc.seconds > 0
+    assert rec.predict_encoded(enc).probs == rec.predict(y, 16000).probs
+    p = rec.new_profile()
+    rec.adapt(p, _clip(datasets, 1), 16000)  # after the encoding: the profile at the end counts
+    twin = copy.deepcopy(p)
+    assert rec.predict_encoded(enc, p, learn=True).probs == rec.predict(y, 16000, twin, learn=True).probs
+    assert p.count == twin.count == 2 and np.array_equal(p.mean, twin.mean)
+    old = EmotionRecognizer.load("ser-crnn-v2", jit=False)
+    assert old.predict_encoded(old.encode(y, 16000)).probs == old.predict(y, 16000).probs
+    with pytest.raises(ParameterError, match="this model"):
+        old.predict_encoded(enc)
+    with pytest.raises(NoSpeechError):
+        rec.encode(np.zeros(16000, np.float32), 16000)
 
 
 def test_profile_of_other_features_refused(rec, datasets: Path) -> None:
