@@ -1,7 +1,7 @@
 """The emotion model, loaded in a background thread (TensorFlow's import is slow).
 
-The assistant uses only ``ser_model.EmotionRecognizer.load(path)`` and ``.predict(samples,
-sample_rate)``. :func:`make_recognizer` returns an :class:`EmotionEngine` whose loading starts
+The assistant uses only ``ser_model.EmotionRecognizer.load(path)``, ``.predict(samples,
+sample_rate)`` and, to start at a pause, ``.encode`` / ``.predict_encoded``. :func:`make_recognizer` returns an :class:`EmotionEngine` whose loading starts
 at once; the first :meth:`EmotionEngine.predict` waits for it. When the model cannot be loaded
 the conversation goes on without emotion (every turn uncertain) and the reason is reported;
 a bundle the user named with ``--model`` is first checked synchronously by
