@@ -1,10 +1,11 @@
 """The emotion model, loaded in a background thread (TensorFlow's import is slow).
 
 The assistant uses only ``ser_model.EmotionRecognizer.load(path)``, ``.predict(samples,
-sample_rate)`` and, to start at a pause, ``.encode`` / ``.predict_encoded``. :func:`make_recognizer` returns an :class:`EmotionEngine` whose loading starts
-at once; the first :meth:`EmotionEngine.predict` waits for it. When the model cannot be loaded
-the conversation goes on without emotion (every turn uncertain) and the reason is reported;
-a bundle the user named with ``--model`` is first checked synchronously by
+sample_rate)`` and, to start at a pause, ``.encode`` / ``.predict_encoded``.
+:func:`make_recognizer` returns an :class:`EmotionEngine` whose loading starts at once; the
+first :meth:`EmotionEngine.predict` waits for it. When the model cannot be loaded the
+conversation goes on without emotion (every turn uncertain) and the reason is reported; a
+bundle the user named with ``--model`` is first checked synchronously by
 :func:`check_bundle` (no TensorFlow), and a broken one is a set-up error. Utterances longer
 than :data:`LONG_UTTERANCE_S` get an emotion per :data:`WINDOW_S` window.
 """

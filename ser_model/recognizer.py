@@ -64,8 +64,6 @@ class Encoded:
     seconds: float
 
 
-
-
 def default_threads() -> int:
     """Intra-op threads used when none are asked for: the usable cores, at most 2.
 
@@ -441,6 +439,8 @@ class EmotionRecognizer:
 
     def _predict_x(self, x: np.ndarray, started: float, profile: VoiceProfile | None = None,
                    learn: bool = False) -> EmotionResult:
+        """The result for ``x`` of :meth:`_encode_prepared`: ser-v3 standardises the vector by
+        ``profile`` (as it was) and adds it when ``learn``."""
         if not self.supports_profiles:
             return self._result(self._run_model(x), started)
         from ser_model import v3
