@@ -197,24 +197,29 @@ def utterance_vector(model: Any, y: np.ndarray) -> np.ndarray:
     return pool(encoder_frames(model, y), prosody_stats(y))
 
 
-def _cache_key(path: Path) -> str:
+def _cache_key(path: Path, speed: float = 1.0) -> str:
     st = path.stat()
     text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{feature_id()}"
+    if speed != 1.0:
+        text += f"|speed={speed!r}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
-def clip_features(model: Any, path: str | Path, *,
-                  cache_dir: str | Path | None = None) -> tuple[np.ndarray, np.ndarray]:
+def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None = None,
+                  speed: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
     """(encoder frames as float16 (T, 384), prosody (N_PROSODY,)) of an audio file, cached.
 
-    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime and feature id.
+    ``speed`` != 1: of the prepared clip played that many times faster (``augment.speed``:
+    tempo and pitch together), prepared again (a training copy).
+    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime, feature id
+    and speed.
     """
     from ser_model.audio import load_audio
 
     path = Path(path)
     cached = None
     if cache_dir is not None:
-        cached = Path(cache_dir) / f"{_cache_key(path)}.npz"
+        cached = Path(cache_dir) / f"{_cache_key(path, speed)}.npz"
         if cached.is_file():
             try:
                 with np.load(cached, allow_pickle=False) as z:
@@ -222,6 +227,11 @@ def clip_features(model: Any, path: str | Path, *,
             except (OSError, ValueError, KeyError):
                 pass
     y = load_audio(path, sample_rate=SAMPLE_RATE)
+    if speed != 1.0:
+        from ser_model.audio import prepare
+        from ser_model.augment import speed as play_faster
+
+        y = prepare(play_faster(y, rate=speed), sample_rate=SAMPLE_RATE)
     frames = encoder_frames(model, y).astype(np.float16)
     pros = prosody_stats(y)
     if cached is not None:

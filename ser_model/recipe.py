@@ -210,6 +210,12 @@ class HeadRecipe:
     """Logistic regression inverse regularisation."""
     ravdess_weight: float = 2.0
     """Sample weight of RAVDESS rows relative to TESS rows (TESS has 2.3x the clips)."""
+    speed_factors: tuple[float, ...] = ()
+    """Training copies of each ``speed_corpora`` clip played this many times faster (tempo and
+    pitch together). A copy is a speaker of its own (``ravdess:01@0.95``, with its own profile)
+    and trains only where its original's speaker trains; test clips are never copied."""
+    speed_corpora: tuple[str, ...] = ("ravdess",)
+    """Corpora whose clips get the ``speed_factors`` copies."""
     adapt_k: int = 10
     """Profile size of the adapted evaluation protocol."""
     n_folds: int = 5
@@ -224,6 +230,9 @@ class HeadRecipe:
     def __post_init__(self) -> None:
         if self.head not in ("mlp", "logreg"):
             raise ParameterError(f"[v3] head must be 'mlp' or 'logreg', got {self.head!r}")
+        for f in self.speed_factors:
+            if not (isinstance(f, (int, float)) and 0.5 <= f <= 2.0 and f != 1.0):
+                raise ParameterError(f"[v3] speed_factors must be numbers in [0.5, 2] other than 1, got {f!r}")
 
     def to_dict(self) -> dict:
         """The recipe as plain TOML data, the same shape :meth:`from_dict` reads."""

@@ -40,27 +40,68 @@ class Bank:
     corpora: np.ndarray
     paths: list[str]
 
+    def take(self, rows: np.ndarray) -> Bank:
+        """The bank's rows ``rows`` (a boolean mask or indices)."""
+        idx = np.flatnonzero(rows) if np.asarray(rows).dtype == bool else np.asarray(rows)
+        return Bank(self.vectors[idx], self.labels[idx], self.speakers[idx], self.corpora[idx],
+                    [self.paths[i] for i in idx])
+
 
 def build_bank(clips: Sequence[Any], *, cache_dir: str | Path | None, threads: int = 2,
-               progress: bool = False) -> Bank:
-    """Utterance vectors of ``clips`` (corpora.Clip), each clip's features extracted once (cached)."""
+               progress: bool = False, speed: float = 1.0) -> Bank:
+    """Utterance vectors of ``clips`` (corpora.Clip), each clip's features extracted once (cached).
+
+    ``speed`` != 1: of training copies played that many times faster, each copy a speaker of
+    its own (``ravdess:01@0.95``: the perturbation moves the voice's pitch, so the speaker's
+    statistics)."""
     from ser_model.encoder_features import clip_features, pool
     from ser_model.whisper_model import shared_whisper
 
     model = shared_whisper(cpu_threads=threads)
     vecs = []
+    what = "features" if speed == 1.0 else f"features at speed {speed:g}"
     for i, clip in enumerate(clips):
-        frames, pros = clip_features(model, clip.path, cache_dir=cache_dir)
+        frames, pros = clip_features(model, clip.path, cache_dir=cache_dir, speed=speed)
         vecs.append(pool(frames.astype(np.float32), pros))
         if progress and i % 500 == 499:
-            print(f"  features {i + 1}/{len(clips)}", flush=True)
+            print(f"  {what} {i + 1}/{len(clips)}", flush=True)
+    suffix = "" if speed == 1.0 else f"@{speed:g}"
     return Bank(
         vectors=np.stack(vecs).astype(np.float64),
         labels=np.array([LABELS.index(c.label) for c in clips]),
-        speakers=np.array([c.speaker for c in clips]),
+        speakers=np.array([c.speaker + suffix for c in clips]),
         corpora=np.array([c.corpus for c in clips]),
         paths=[str(c.path) for c in clips],
     )
+
+
+def speed_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
+                 progress: bool = False) -> Bank | None:
+    """The recipe's speed-perturbed training copies of ``clips`` (None when it asks for none)."""
+    chosen = [c for c in clips if c.corpus in s.speed_corpora]
+    if not s.speed_factors or not chosen:
+        return None
+    banks = [build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, speed=f)
+             for f in s.speed_factors]
+    return Bank(np.concatenate([b.vectors for b in banks]), np.concatenate([b.labels for b in banks]),
+                np.concatenate([b.speakers for b in banks]), np.concatenate([b.corpora for b in banks]),
+                [p for b in banks for p in b.paths])
+
+
+def original_speaker(speakers: np.ndarray) -> np.ndarray:
+    """The speaker a training copy was made from (``ravdess:01@0.95`` -> ``ravdess:01``)."""
+    return np.char.partition(np.asarray(speakers, dtype=str), "@")[:, 0]
+
+
+def training_rows(bank: Bank, train: np.ndarray, copies: Bank | None = None) -> Bank:
+    """The bank's rows ``train`` (a boolean mask), plus the copies of those speakers' clips."""
+    rows = bank.take(train)
+    if copies is None:
+        return rows
+    extra = copies.take(np.isin(original_speaker(copies.speakers), rows.speakers))
+    return Bank(np.concatenate([rows.vectors, extra.vectors]), np.concatenate([rows.labels, extra.labels]),
+                np.concatenate([rows.speakers, extra.speakers]), np.concatenate([rows.corpora, extra.corpora]),
+                rows.paths + extra.paths)
 
 
 def unique_clips(clips: Sequence[Any]) -> list[Any]:
@@ -147,6 +188,11 @@ def fit_head(vectors: np.ndarray, labels: np.ndarray, speakers: np.ndarray, corp
     return Head("mlp", model, norm_mean, norm_std, prior)
 
 
+def fit_rows(rows: Bank, s: HeadRecipe) -> Head:
+    """:func:`fit_head` on a bank's rows."""
+    return fit_head(rows.vectors, rows.labels, rows.speakers, rows.corpora, s)
+
+
 def score_protocols(head: Head, vectors: np.ndarray, speakers: np.ndarray, *, adapt_k: int,
                     seed: int) -> dict[str, np.ndarray]:
     """Held-out probabilities: {"unadapted": (n, 7), "adapted": (n, 7)}; profiles from other
@@ -189,8 +235,9 @@ def false_alarms(y: np.ndarray, probs: np.ndarray, min_confidence: float) -> flo
     return float(np.mean(neg & (conf >= min_confidence)))
 
 
-def cross_validate(bank: Bank, s: HeadRecipe, *, log=print) -> dict[str, Any]:
-    """5-fold RAVDESS-actor CV (TESS always in training), both protocols; held-out probabilities."""
+def cross_validate(bank: Bank, s: HeadRecipe, *, copies: Bank | None = None, log=print) -> dict[str, Any]:
+    """5-fold RAVDESS-actor CV (TESS always in training), both protocols; held-out probabilities.
+    ``copies`` (:func:`speed_copies`) join the folds that train their original's speaker."""
     from ser_model.compare import make_folds
 
     rav = bank.corpora == "ravdess"
@@ -204,7 +251,7 @@ def cross_validate(bank: Bank, s: HeadRecipe, *, log=print) -> dict[str, Any]:
         t0 = time.time()
         test = np.isin(bank.speakers, actors)
         train = train_corp & ~test
-        head = fit_head(bank.vectors[train], bank.labels[train], bank.speakers[train], bank.corpora[train], s)
+        head = fit_rows(training_rows(bank, train, copies), s)
         p = score_protocols(head, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k, seed=s.seed + i)
         for k, v in p.items():
             probs[k][test] = v
@@ -224,11 +271,11 @@ def cross_validate(bank: Bank, s: HeadRecipe, *, log=print) -> dict[str, Any]:
     return res
 
 
-def cross_corpus(bank: Bank, s: HeadRecipe) -> dict[str, Any]:
-    """Train on RAVDESS only, score every TESS clip, both protocols."""
+def cross_corpus(bank: Bank, s: HeadRecipe, *, copies: Bank | None = None) -> dict[str, Any]:
+    """Train on RAVDESS only (and its copies), score every TESS clip, both protocols."""
     rav = bank.corpora == "ravdess"
     tess = bank.corpora == "tess"
-    head = fit_head(bank.vectors[rav], bank.labels[rav], bank.speakers[rav], bank.corpora[rav], s)
+    head = fit_rows(training_rows(bank, rav, copies), s)
     p = score_protocols(head, bank.vectors[tess], bank.speakers[tess], adapt_k=s.adapt_k, seed=s.seed)
     return {k: metrics(bank.labels[tess], v) for k, v in p.items()}
 
@@ -284,13 +331,17 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
         raise ParameterError(f"{data_dir}: no RAVDESS or TESS clips")
     log(f"{len(clips)} clips under {data_dir}")
     bank = build_bank(clips, cache_dir=cache_dir, threads=s.threads, progress=True)
+    copies = speed_copies(clips, s, cache_dir=cache_dir, progress=True)
+    if copies is not None:
+        log(f"{len(copies.labels)} speed-perturbed training copies (x{', x'.join(f'{f:g}' for f in s.speed_factors)} "
+            f"of {', '.join(s.speed_corpora)})")
     log(f"features ready ({time.time() - started:.0f} s)")
     metrics_out: dict[str, Any] = {"protocol": "speaker-independent: RAVDESS actors in 5 folds in order, TESS "
                                    "only ever in training; adapted = each test clip scored with a profile of "
                                    f"{s.adapt_k} other clips of its speaker (fixed seed, labels never read)"}
     min_conf = s.min_confidence
     if cv and len(set(bank.speakers[bank.corpora == 'ravdess'])) >= 2:
-        res = cross_validate(bank, s, log=log)
+        res = cross_validate(bank, s, copies=copies, log=log)
         metrics_out["cv"] = _strip(res)
         temperature = fit_temperature(res["_y"], res["_probs"])
         res["_probs"] = {k: tempered(v, temperature) for k, v in res["_probs"].items()}
@@ -307,11 +358,11 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
             np.savez(rd / "ser_v3_fold_probs.npz", y=res["_y"], **res["_probs"])
             reliability_plot(res["_y"], res["_probs"], rd / "reliability_ser_v3.png")
         if (bank.corpora == "tess").any():
-            metrics_out["cross_corpus_ravdess_to_tess"] = cross_corpus(bank, s)
+            metrics_out["cross_corpus_ravdess_to_tess"] = cross_corpus(bank, s, copies=copies)
         log(json.dumps({k: metrics_out[k] for k in metrics_out if k in ("min_confidence",
                                                                         "false_alarm_at_0.45")}))
     keep = np.isin(bank.corpora, s.corpora)
-    head = fit_head(bank.vectors[keep], bank.labels[keep], bank.speakers[keep], bank.corpora[keep], s)
+    head = fit_rows(training_rows(bank, keep, copies), s)
     metrics_out["train_seconds"] = round(time.time() - started, 1)
     out_dir = Path(out_dir or Path("models") / s.name)
     config = {
@@ -398,6 +449,13 @@ def model_card(s: HeadRecipe, m: dict[str, Any], *, n_train: dict[str, int], par
         "neutral (RAVDESS calm counts as neutral), happy, sad, angry, fearful, disgust, surprised.",
         "",
     ]
+    if s.speed_factors:
+        lines[-1:-1] = [
+            f"Each {' and '.join(c.upper() for c in s.speed_corpora)} clip is also trained on played "
+            f"{' and '.join(f'{f:g}' for f in s.speed_factors)} times",
+            "as fast (tempo and pitch together), each copy a speaker of its own, in the folds that train",
+            "its original's speaker only; test clips are never copied.",
+        ]
     if "cv" in m:
         cv = m["cv"]
         lines += [

@@ -169,3 +169,73 @@ def test_temperature_keeps_the_label_and_softens() -> None:
     np.testing.assert_allclose(q.sum(1), 1.0)
     assert (q.argmax(1) == p.argmax(1)).all() and (q.max(1) < p.max(1)).all()
     np.testing.assert_allclose(tempered(p, 1.0), p)
+
+
+def _bank(speakers: list[str], corpus: str = "ravdess", start: int = 0):
+    from ser_model.train_v3 import Bank
+
+    n = len(speakers)
+    return Bank(vectors=np.arange(start, start + n, dtype=np.float64)[:, None] * np.ones((1, 3)),
+                labels=np.arange(n) % 7, speakers=np.array(speakers),
+                corpora=np.array([corpus] * n), paths=[f"{corpus}/{i}.flac" for i in range(n)])
+
+
+def test_speed_copies_train_only_where_their_speaker_trains(monkeypatch) -> None:
+    """A copy of a tested actor's clip never trains that fold (it would be the same voice and
+    sentence, only faster); copies of the training actors always do."""
+    import ser_model.train_v3 as t3
+    from ser_model.recipe import HeadRecipe
+
+    actors = [f"ravdess:{a:02d}" for a in range(1, 7)]
+    bank = _bank([a for a in actors for _ in range(2)])
+    copies = _bank([f"{a}@{f}" for f in ("0.95", "1.05") for a in actors for _ in range(2)], start=100)
+    assert set(t3.original_speaker(copies.speakers)) == set(actors)
+
+    rows = t3.training_rows(bank, np.isin(bank.speakers, actors[:2]), copies)
+    assert sorted(set(rows.speakers)) == sorted(actors[:2] + [f"{a}@{f}" for a in actors[:2] for f in ("0.95", "1.05")])
+    assert len(rows.labels) == 4 * 3 and rows.vectors.shape == (12, 3)
+    assert t3.training_rows(bank, bank.speakers == actors[0]).speakers.tolist() == [actors[0]] * 2
+
+    trained: list[set[str]] = []
+
+    def fit(rows, s):
+        trained.append(set(rows.speakers.tolist()))
+        return None
+
+    def score(head, vectors, speakers, *, adapt_k, seed):
+        p = np.full((len(speakers), 7), 1 / 7)
+        return {"unadapted": p, "adapted": p}
+
+    monkeypatch.setattr(t3, "fit_rows", fit)
+    monkeypatch.setattr(t3, "score_protocols", score)
+    res = t3.cross_validate(bank, HeadRecipe(n_folds=3, corpora=("ravdess",)), copies=copies, log=lambda *a: None)
+    assert len(trained) == 3
+    for test_actors, spk in zip(res["folds"], trained):
+        assert not set(t3.original_speaker(np.array(sorted(spk)))) & set(test_actors)
+        assert len(spk) == 3 * (len(actors) - len(test_actors))  # each training actor and both its copies
+
+
+def test_speed_factors_in_the_recipe() -> None:
+    from ser_model.recipe import HeadRecipe
+
+    r = HeadRecipe.from_dict({"v3": {"speed_factors": [0.95, 1.05]}})
+    assert r.speed_factors == (0.95, 1.05) and HeadRecipe.from_dict(r.to_dict()) == r
+    for bad in ([1.0], [3.0], ["fast"]):
+        with pytest.raises(ParameterError, match="speed_factors"):
+            HeadRecipe.from_dict({"v3": {"speed_factors": bad}})
+
+
+def test_clip_features_of_a_faster_copy(datasets: Path, tmp_path: Path) -> None:
+    from ser_model.encoder_features import clip_features
+    from ser_model.whisper_model import shared_whisper
+
+    path = sorted((datasets / "ravdess" / "Actor_03").iterdir())[0]
+    model = shared_whisper(cpu_threads=1)
+    frames, pros = clip_features(model, path, cache_dir=tmp_path)
+    fast, fast_pros = clip_features(model, path, cache_dir=tmp_path, speed=1.25)
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # cached apart
+    assert abs(len(fast) - len(frames) / 1.25) <= 3
+    f0 = 0  # PROSODY_NAMES[0], the mean F0 in semitones: 1.25x faster is 12 log2(1.25) = 3.9 higher
+    assert 2.9 < fast_pros[f0] - pros[f0] < 4.9
+    again, _ = clip_features(None, path, cache_dir=tmp_path, speed=1.25)  # from the cache, no model
+    assert np.array_equal(again, fast)
