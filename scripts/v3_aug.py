@@ -28,7 +28,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 sys.path.insert(0, str(ROOT / "scripts"))
 
-from v3_cv import _value, load_bank, run_arguments, run_folds, summarize  # noqa: E402
+from v3_cv import _value, load_bank, run_and_save, run_arguments  # noqa: E402
 
 
 def speed_copies(bank, cache: Path, factor: float, threads: int) -> np.ndarray:
@@ -83,12 +83,7 @@ def run(args) -> None:
         head = fit_head(np.concatenate(xs), np.concatenate(ys), np.concatenate(spk), np.concatenate(corp), s)
         return score_protocols(head, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k, seed=seed)
 
-    probs, tested = run_folds(bank, s, fit_score, eval_seed=args.eval_seed)
-    out = Path(args.out or args.cache) / "cv_runs"
-    out.mkdir(parents=True, exist_ok=True)
-    np.savez(out / f"{args.name}.npz", y=bank.labels[tested], speakers=bank.speakers[tested],
-             unadapted=probs["unadapted"][tested], adapted=probs["adapted"][tested])
-    summarize([out / f"{args.name}.npz"], args.name)
+    run_and_save(bank, s, fit_score, args)
 
 
 def main() -> None:

@@ -108,6 +108,11 @@ def run(args) -> None:
         head = fit_head(bank.vectors[train], bank.labels[train], bank.speakers[train], bank.corpora[train], s)
         return score_protocols(head, bank.vectors[test], bank.speakers[test], adapt_k=s.adapt_k, seed=seed)
 
+    run_and_save(bank, s, fit_score, args)
+
+
+def run_and_save(bank, s, fit_score, args) -> None:
+    """:func:`run_folds` with ``fit_score``; held-out probabilities to ``cv_runs/NAME.npz``, summarised."""
     probs, tested = run_folds(bank, s, fit_score, eval_seed=args.eval_seed)
     out = Path(args.out or args.cache) / "cv_runs"
     out.mkdir(parents=True, exist_ok=True)
