@@ -14,6 +14,10 @@ Reports the AUC of Whisper's sentence-end probability (whole vs cut) and, for th
 and for each threshold, whole sentences held and cuts judged finished.
 
     .venv/bin/python bench/sentence_end_eval.py [--every 8] [--datasets ../shared/datasets]
+
+``--last-word`` also records how sure Whisper is of the last word (the lowest probability of
+its tokens, from the same decode's logits) and scores it as a further "goes on" cue, on the
+RAVDESS clips and on whole TESS sentences ("Say the word ...", every ``--tess-every``-th).
 """
 
 from __future__ import annotations
@@ -44,16 +48,45 @@ class Pause:
     """Samples of the clip before the pause."""
     text: str
     end_prob: float | None
+    last_word_prob: float | None = None
+
+
+def _transcriber():
+    """The assistant's Whisper decode, and a dict its decodes leave the last word's probability
+    in (``"last_word"``: the lowest probability of the last word's tokens, marks excluded)."""
+    from assistant.stt import WhisperTranscriber
+
+    tr = WhisperTranscriber(background=False)
+    seen: dict[str, float | None] = {}
+    end_prob = tr._end_prob
+
+    def recording(tokens, logits):
+        tk = tr._tokenizer()
+        k = len(tokens)
+        while k > 0 and tokens[k - 1] in tr._skip_ids:
+            k -= 1
+        j = k - 1
+        while j > 0 and not tk.decode([tokens[j]]).startswith(" "):
+            j -= 1
+        probs = []
+        for i in range(max(j, 0), min(k, len(logits))):
+            z = np.asarray(logits[i], dtype=np.float64).reshape(-1)
+            e = np.exp(z - z.max())
+            probs.append(float(e[tokens[i]] / e.sum()))
+        seen["last_word"] = min(probs) if probs else None
+        return end_prob(tokens, logits)
+
+    tr._end_prob = recording
+    return tr, seen
 
 
 def collect(files: list[Path]) -> tuple[list[Pause], list[tuple[float, float]]]:
     """Every clip decoded at each word boundary, and per clip (end probability of the whole
     sentence, of its cut after the 3rd word)."""
-    from assistant.stt import WhisperTranscriber
     from assistant.types import Utterance
     from tests.joined_clips import _boundary, _load, word_times
 
-    tr = WhisperTranscriber(background=False)
+    tr, seen = _transcriber()
     pause = np.zeros(1600, np.float32)
     rows: list[Pause] = []
     pairs = []
@@ -65,8 +98,9 @@ def collect(files: list[Path]) -> tuple[list[Pause], list[tuple[float, float]]]:
             last = j == len(words) - 1
             end = int((words[j][2] + 0.05) * 16000) if last else _boundary(y, words[j][2], words[j + 1][1])
             end = min(end, len(y))
+            seen.clear()
             t = tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000))
-            rows.append(Pause(path, j, last, end, t.text, t.end_prob))
+            rows.append(Pause(path, j, last, end, t.text, t.end_prob, seen.get("last_word")))
             probs.append(t.end_prob)
         if len(probs) > 3 and probs[-1] is not None and probs[2] is not None:
             pairs.append((probs[-1], probs[2]))
@@ -79,6 +113,9 @@ def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--every", type=int, default=8, help="use every N-th RAVDESS clip (default 8)")
     ap.add_argument("--datasets", default=os.environ.get("SER_DATASETS", str(REPO.parent / "shared" / "datasets")))
+    ap.add_argument("--last-word", action="store_true",
+                    help="also score Whisper's probability of the last word as a cue (RAVDESS, whole TESS)")
+    ap.add_argument("--tess-every", type=int, default=20, help="with --last-word: every N-th TESS clip (default 20)")
     args = ap.parse_args()
     from sklearn.metrics import roc_auc_score
 
@@ -108,7 +145,36 @@ def main() -> int:
         mark = " (default)" if abs(th - vad.END_PROB) < 1e-9 else ""
         line(f"+ end probability < {th}{mark}",
              lambda r, th=th: vad.continues(r.text) or (r.end_prob is not None and r.end_prob < th))
+    if args.last_word:
+        tess = whole_tess(sorted(Path(args.datasets, "tess").glob("*/*.flac"))[:: args.tess_every])
+        print(f"last word's probability as a further cue (default rule, or the last word under p); "
+              f"also {len(tess)} whole TESS sentences")
+
+        def rule(r: Pause, p: float | None) -> bool:
+            return vad.continues(r.text, r.end_prob) or (
+                p is not None and r.last_word_prob is not None and r.last_word_prob < p)
+
+        for p in (None, 0.3, 0.5, 0.7):
+            held_tess = sum(1 for r in tess if rule(r, p))
+            line(f"+ last word p < {p}" if p else "default rule", lambda r, p=p: rule(r, p))
+            print(f"  {'':<28} | TESS whole held {held_tess}/{len(tess)} ({held_tess / max(len(tess), 1):.1%})")
     return 0
+
+
+def whole_tess(files: list[Path]) -> list[Pause]:
+    """Whole TESS sentences (their silence trimmed) decoded as at a pause."""
+    from assistant.types import Utterance
+    from tests.joined_clips import _load, _trim
+
+    tr, seen = _transcriber()
+    pause = np.zeros(1600, np.float32)
+    rows = []
+    for path in files:
+        y = _trim(_load(path))
+        seen.clear()
+        t = tr.transcribe(Utterance(samples=np.concatenate([y, pause]), sample_rate=16000))
+        rows.append(Pause(path, -1, True, len(y), t.text, t.end_prob, seen.get("last_word")))
+    return rows
 
 
 if __name__ == "__main__":
