@@ -23,15 +23,6 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 
-def strict_boundary(y: np.ndarray, end_s: float, start_s: float, rate: int = 16000) -> int:
-    """The quietest 10 ms between 80 ms before ``end_s`` and ``start_s`` (never past it)."""
-    lo = max(0, int((end_s - 0.08) * rate))
-    hi = max(int(start_s * rate), lo + 160)
-    frames = (hi - lo) // 160
-    seg = y[lo: lo + frames * 160].reshape(frames, 160)
-    return lo + int(np.argmin((seg ** 2).mean(axis=1))) * 160 + 80
-
-
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=40, help="RAVDESS clips of the sentence (default 40)")
@@ -58,7 +49,7 @@ def main() -> int:
         end_s, start_s = words[4][2], words[5][1]
         texts = []
         for key, cut in (("tests/joined_clips cut", _boundary(y, end_s, start_s)),
-                         ("strict cut", strict_boundary(y, end_s, start_s, RATE))):
+                         ("strict cut", _boundary(y, end_s, start_s, strict=True))):
             text = tr.transcribe(Utterance(samples=np.concatenate([y[:cut], pause]), sample_rate=RATE)).text
             heard[key] += "door" in text.lower()
             texts.append(f"{cut / RATE:.3f} s {text!r}")

@@ -80,13 +80,12 @@ def _transcriber():
     return tr, seen
 
 
-def collect(files: list[Path]) -> tuple[list[Pause], list[tuple[float, float]]]:
-    """Every clip decoded at each word boundary, and per clip (end probability of the whole
-    sentence, of its cut after the 3rd word)."""
+def collect(files: list[Path], tr, seen: dict) -> tuple[list[Pause], list[tuple[float, float]]]:
+    """Every clip decoded at each word boundary (``tr``, ``seen``: :func:`_transcriber`), and
+    per clip (end probability of the whole sentence, of its cut after the 3rd word)."""
     from assistant.types import Utterance
     from tests.joined_clips import _boundary, _load, word_times
 
-    tr, seen = _transcriber()
     pause = np.zeros(1600, np.float32)
     rows: list[Pause] = []
     pairs = []
@@ -123,7 +122,8 @@ def main() -> int:
     if not files:
         print(f"no RAVDESS clips under {args.datasets}", file=sys.stderr)
         return 1
-    rows, pairs = collect(files)
+    tr, seen = _transcriber()  # one model for both corpora
+    rows, pairs = collect(files, tr, seen)
     whole = [r for r in rows if r.whole]
     cut = [r for r in rows if not r.whole]
     scored = [r for r in rows if r.end_prob is not None]
@@ -146,7 +146,7 @@ def main() -> int:
         line(f"+ end probability < {th}{mark}",
              lambda r, th=th: vad.continues(r.text) or (r.end_prob is not None and r.end_prob < th))
     if args.last_word:
-        tess = whole_tess(sorted(Path(args.datasets, "tess").glob("*/*.flac"))[:: args.tess_every])
+        tess = whole_tess(sorted(Path(args.datasets, "tess").glob("*/*.flac"))[:: args.tess_every], tr, seen)
         print(f"last word's probability as a further cue (default rule, or the last word under p); "
               f"also {len(tess)} whole TESS sentences")
 
@@ -161,12 +161,11 @@ def main() -> int:
     return 0
 
 
-def whole_tess(files: list[Path]) -> list[Pause]:
+def whole_tess(files: list[Path], tr, seen: dict) -> list[Pause]:
     """Whole TESS sentences (their silence trimmed) decoded as at a pause."""
     from assistant.types import Utterance
     from tests.joined_clips import _load, _trim
 
-    tr, seen = _transcriber()
     pause = np.zeros(1600, np.float32)
     rows = []
     for path in files:

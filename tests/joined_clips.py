@@ -88,12 +88,13 @@ def _trim(y: np.ndarray) -> np.ndarray:
     return y[max(0, on[0] * 320 - 1600): min(len(y), (on[-1] + 1) * 320 + 1600)]
 
 
-def _boundary(y: np.ndarray, end_s: float, start_s: float, slack_s: float = 0.08) -> int:
+def _boundary(y: np.ndarray, end_s: float, start_s: float, slack_s: float = 0.08, *,
+              strict: bool = False) -> int:
     """The sample to cut at between two words: the quietest 10 ms within ``slack_s`` of the
     gap Whisper's timestamps give (on RAVDESS "Kids are talking by the door" that moved the
     cut up to 75 ms from the gap's middle). After "the" Whisper still often hears "door"
-    in what is left before the cut."""
-    lo, hi = int((end_s - slack_s) * RATE), int((start_s + slack_s) * RATE)
+    in what is left before the cut. ``strict``: never past ``start_s`` (the next word's start)."""
+    lo, hi = int((end_s - slack_s) * RATE), int((start_s + (0.0 if strict else slack_s)) * RATE)
     lo, hi = max(0, lo), min(len(y), max(hi, lo + 160))
     hop = 160
     frames = (hi - lo) // hop
