@@ -216,9 +216,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
 
 
+STACKS_ENV = "ASSISTANT_STACKS_ON_SIGUSR1"
+"""Set (to anything) to have SIGUSR1 print every thread's stack to stderr: a debugging aid
+(the tests set it, and ask for the stacks when the assistant stalls)."""
+
+
 def _main(argv: Sequence[str] | None) -> int:
     for var in _SINGLE_THREADED_MATH:
         os.environ.setdefault(var, "1")
+    if os.environ.get(STACKS_ENV):
+        import faulthandler
+        import signal
+
+        faulthandler.register(signal.SIGUSR1, all_threads=True)
     argv = list(sys.argv[1:] if argv is None else argv)
     if argv and argv[0] == "devices":
         return cmd_devices(argv[1:])

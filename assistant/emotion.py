@@ -84,10 +84,25 @@ class EmotionEngine:
         """True once loading has finished (successfully or not)."""
         return self._ready.is_set()
 
+    LOAD_TIMEOUT_S = 180.0
+    """A turn waits this long for the model to load (seconds: a few on an idle machine); a
+    turn after that has no emotion, and says why (:meth:`_loaded`)."""
+
     def wait(self, timeout: float | None = None) -> bool:
         """Wait for loading; True when a model is available."""
         self._ready.wait(timeout)
         return self._model is not None
+
+    def _loaded(self) -> bool:
+        """Wait for the model, at most ``LOAD_TIMEOUT_S``: True when loaded, False when it
+        failed to load; raises SerError when it is still loading."""
+        if self.wait(self.LOAD_TIMEOUT_S):
+            return True
+        if not self._ready.is_set():
+            from ser_model.errors import SerError
+
+            raise SerError(f"the emotion model did not load in {self.LOAD_TIMEOUT_S:.0f} s")
+        return False
 
     @property
     def can_encode(self) -> bool:
@@ -98,7 +113,7 @@ class EmotionEngine:
     def encode(self, samples: np.ndarray, sample_rate: int) -> Any:
         """The costly part of a prediction (``EmotionRecognizer.encode``); None when no model
         or no speech. Raises SerError on failure."""
-        if not self.wait():
+        if not self._loaded():
             return None
         from ser_model import NoSpeechError
 
@@ -111,7 +126,7 @@ class EmotionEngine:
         """The emotion in ``samples``; None when no model or no speech. Raises SerError on
         failure. ``encoded``: :meth:`encode` of these samples, done earlier (the model then
         only finishes it, with the profile as it is now)."""
-        if not self.wait():
+        if not self._loaded():
             return None
         from ser_model import NoSpeechError
 

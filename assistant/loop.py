@@ -290,6 +290,8 @@ class Session:
         return _EncodeAtPause(sink, self._encode_early)
 
     MODEL_WAIT_S = 60.0
+    EXIT_WAIT_S = 30.0
+    """At exit, how long a model still loading is given to finish (seconds)."""
 
     def _wait_for_models(self) -> None:
         """Listen only once the models have loaded (they load on threads while the microphone
@@ -328,7 +330,9 @@ class Session:
 
         def ser():
             rec = self.recognizer
-            if rec is None or not rec.wait():
+            if rec is None or not rec.wait(rec.LOAD_TIMEOUT_S):
+                if rec is not None and not rec.ready:
+                    return None, 0.0, f"the emotion model did not load in {rec.LOAD_TIMEOUT_S:.0f} s"
                 return None, 0.0, (rec.error if rec else None) or "emotion model unavailable"
             t0 = time.perf_counter()
             try:
@@ -621,7 +625,7 @@ class Session:
             ui.stop()
             if self.recognizer is not None and not self.recognizer.ready:
                 # Let a half-finished TensorFlow import end before the interpreter does.
-                self.recognizer.wait(timeout=30)
+                self.recognizer.wait(timeout=self.EXIT_WAIT_S)
 
 
 def run(config: AssistantConfig, ui, *, session_id: str | None = None) -> int:

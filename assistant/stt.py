@@ -410,10 +410,13 @@ class WhisperTranscriber(Transcriber):
         """A stream that decodes speculatively at each pause (see :class:`_WhisperStream`)."""
         return _WhisperStream(self)
 
+    LOAD_TIMEOUT_S = 180.0
+    """A turn waits this long for the model to load (seconds: ~1 s on an idle machine)."""
+
     def transcribe(self, utterance: Utterance) -> Transcript:
         t0 = time.perf_counter()
-        if not self.wait():
-            raise SttError(self._error or "whisper is not loaded")
+        if not self.wait(self.LOAD_TIMEOUT_S):
+            raise SttError(self._error or f"whisper did not load in {self.LOAD_TIMEOUT_S:.0f} s")
         samples = np.asarray(utterance.samples, dtype=np.float32)
         if utterance.sample_rate != self.sample_rate and len(samples):
             samples = _resample(samples, utterance.sample_rate, self.sample_rate)

@@ -329,15 +329,22 @@ def tiny_bundle(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 # -- a running assistant ----------------------------------------------------------------
 
+import signal  # noqa: E402
 import threading  # noqa: E402
+
+STACKS_ENV = "ASSISTANT_STACKS_ON_SIGUSR1"  # assistant.cli.STACKS_ENV (not imported: keeps tests light)
 
 
 class Watched:
-    """A subprocess whose stdout and stderr are collected line by line in the background."""
+    """An ``assistant`` subprocess whose stdout and stderr are collected line by line in the
+    background. When :meth:`wait_out` times out, the assistant is asked for every thread's
+    stack (SIGUSR1, see ``assistant.cli.STACKS_ENV``), so the failure shows where it stalled."""
 
     def __init__(self, args: list[str], *, env: dict[str, str] | None = None) -> None:
+        env = dict(env or child_env())
+        env[STACKS_ENV] = "1"
         self.proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-                                     env=env or child_env(), cwd=str(REPO_ROOT))
+                                     env=env, cwd=str(REPO_ROOT))
         self.out: list[str] = []
         self.err: list[str] = []
         self._threads = [threading.Thread(target=self._pump, args=(s, b), daemon=True)
@@ -359,7 +366,19 @@ class Watched:
         return "".join(self.err)
 
     def wait_out(self, needle: str, timeout: float, *, count: int = 1) -> bool:
-        return wait_for(lambda: self.stdout.count(needle) >= count, timeout)
+        if wait_for(lambda: self.stdout.count(needle) >= count, timeout):
+            return True
+        self.dump_stacks()
+        return False
+
+    def dump_stacks(self) -> None:
+        """Have the running assistant print its threads' stacks to stderr (see :attr:`stderr`)."""
+        if self.proc.poll() is not None:
+            return
+        before = len(self.err)
+        self.proc.send_signal(signal.SIGUSR1)
+        wait_for(lambda: any("Thread 0x" in line or "Current thread" in line for line in self.err[before:]), 5)
+        time.sleep(0.2)  # the rest of the dump
 
     def wait(self, timeout: float) -> int:
         try:

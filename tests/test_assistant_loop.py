@@ -466,3 +466,29 @@ def test_emotion_is_encoded_at_the_pause(tmp_path, datasets, monkeypatch):
     assert first["emotion"]["label"] == "neutral"
     assert len(rec.calls) == 1 and rec.calls[0][2] == len(y) + len(y) // 2 + 4800  # ... the second was judged whole
     assert second["emotion"]["label"] == "happy"
+
+
+def test_emotion_model_still_loading_is_waited_for_a_bounded_time(tmp_path, datasets, monkeypatch):
+    """A model load that never finishes (a stalled import, a hung disk) costs each turn
+    ``LOAD_TIMEOUT_S`` and its emotion, said once; the session does not hang."""
+    release = threading.Event()
+
+    def stuck():
+        release.wait(60)
+        raise RuntimeError("released")
+
+    monkeypatch.setattr(EmotionEngine, "LOAD_TIMEOUT_S", 0.5)
+    monkeypatch.setattr(loop.Session, "EXIT_WAIT_S", 0.5)
+    monkeypatch.setattr(loop, "make_recognizer", lambda cfg: EmotionEngine(stuck))
+    err = io.StringIO()
+    cfg = config(tmp_path, files=tuple(str(p) for p in ravdess_files(datasets, 2)))
+    try:
+        t0 = time.monotonic()
+        assert loop.run(cfg, PlainUI(out=io.StringIO(), err=err)) == 0
+        took = time.monotonic() - t0
+    finally:
+        release.set()
+    turns = [l for l in read_log(tmp_path / "logs") if l["type"] == "turn"]
+    assert len(turns) == 2 and all(t["emotion"] is None and t["transcript"] for t in turns)
+    assert err.getvalue().count("did not load in 0 s") == 1, err.getvalue()
+    assert took < 25

@@ -365,3 +365,20 @@ def test_sphinx_worker_protocol_and_a_dead_worker_restarts() -> None:
         assert sphinx.worker() is not first and sphinx.worker().alive
     finally:
         sphinx.close()
+
+
+def test_sigusr1_prints_every_threads_stack_and_the_session_goes_on(tmp_path: Path, datasets, tiny_bundle) -> None:
+    """The tests' view into a stalled assistant (``Watched.wait_out`` asks on a timeout)."""
+    clips = corpus_clips(datasets, 2, start=40)
+    log_dir = tmp_path / "logs"
+    w = Watched([ASSISTANT, "--input", *map(str, clips), "--no-speak", "--plain", "--log-dir", str(log_dir),
+                 "--model", str(tiny_bundle)])
+    try:
+        assert w.wait_out("[starting]", 60), w.stdout + w.stderr
+        w.dump_stacks()
+        rc = w.wait(180)
+    finally:
+        w.kill()
+    assert "most recent call first" in w.stderr and "run" in w.stderr, w.stderr
+    assert rc == 0, w.stdout + w.stderr
+    assert [t["turn"] for t in _turns(_only_log(log_dir))] == [1, 2]
