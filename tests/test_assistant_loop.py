@@ -492,3 +492,26 @@ def test_emotion_model_still_loading_is_waited_for_a_bounded_time(tmp_path, data
     assert len(turns) == 2 and all(t["emotion"] is None and t["transcript"] for t in turns)
     assert err.getvalue().count("did not load in 0 s") == 1, err.getvalue()
     assert took < 25
+
+
+def test_whisper_still_loading_is_a_one_line_stt_error_not_a_hang(monkeypatch):
+    from assistant.stt import WhisperTranscriber
+    from ser_model import whisper_model
+
+    release = threading.Event()
+
+    def stuck(*args, **kwargs):
+        release.wait(60)
+        raise whisper_model.WhisperModelError("released")
+
+    monkeypatch.setattr(whisper_model, "shared_whisper", stuck)
+    monkeypatch.setattr(WhisperTranscriber, "LOAD_TIMEOUT_S", 0.3)
+    stt = WhisperTranscriber()
+    utt = Utterance(samples=np.full(16000, 0.1, dtype=np.float32), sample_rate=16000)
+    try:
+        t0 = time.monotonic()
+        with pytest.raises(SttError, match="did not load in 0 s"):
+            stt.transcribe(utt)
+        assert time.monotonic() - t0 < 5
+    finally:
+        release.set()
