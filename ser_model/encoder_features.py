@@ -197,29 +197,33 @@ def utterance_vector(model: Any, y: np.ndarray) -> np.ndarray:
     return pool(encoder_frames(model, y), prosody_stats(y))
 
 
-def _cache_key(path: Path, speed: float = 1.0) -> str:
+def _cache_key(path: Path, speed: float = 1.0, channel: Any = None) -> str:
     st = path.stat()
     text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{feature_id()}"
     if speed != 1.0:
         text += f"|speed={speed!r}"
+    if channel is not None:
+        text += f"|{channel.cache_tag()}"
     return hashlib.sha256(text.encode()).hexdigest()[:24]
 
 
 def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None = None,
-                  speed: float = 1.0) -> tuple[np.ndarray, np.ndarray]:
+                  speed: float = 1.0, channel: Any = None) -> tuple[np.ndarray, np.ndarray]:
     """(encoder frames as float16 (T, 384), prosody (N_PROSODY,)) of an audio file, cached.
 
     ``speed`` != 1: of the prepared clip played that many times faster (``augment.speed``:
     tempo and pitch together), prepared again (a training copy).
-    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime, feature id
-    and speed.
+    ``channel`` (a ``ser_model.channel.ChannelCopy``): of the prepared clip through that
+    simulated device, prepared again (a training copy).
+    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime, feature id,
+    speed and channel.
     """
     from ser_model.audio import load_audio
 
     path = Path(path)
     cached = None
     if cache_dir is not None:
-        cached = Path(cache_dir) / f"{_cache_key(path, speed)}.npz"
+        cached = Path(cache_dir) / f"{_cache_key(path, speed, channel)}.npz"
         if cached.is_file():
             try:
                 with np.load(cached, allow_pickle=False) as z:
@@ -232,6 +236,10 @@ def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None 
         from ser_model.augment import speed as play_faster
 
         y = prepare(play_faster(y, rate=speed), sample_rate=SAMPLE_RATE)
+    if channel is not None:
+        from ser_model.audio import prepare
+
+        y = prepare(channel(y, sample_rate=SAMPLE_RATE, clip=path), sample_rate=SAMPLE_RATE)
     frames = encoder_frames(model, y).astype(np.float16)
     pros = prosody_stats(y)
     if cached is not None:

@@ -216,6 +216,14 @@ class HeadRecipe:
     and trains only where its original's speaker trains; test clips are never copied."""
     speed_corpora: tuple[str, ...] = ("ravdess",)
     """Corpora whose clips get the ``speed_factors`` copies."""
+    channel_copies: int = 0
+    """Training copies of each ``channel_corpora`` clip through simulated recording channels
+    (room reverberation, band-limited microphone, noise at 15-30 dB SNR, gain:
+    ``ser_model.channel``). Copy i of a speaker is one device, a speaker of its own
+    (``ravdess:01@ch1``, with its own profile), and trains only where its original's speaker
+    trains; test clips are never copied. 0: none."""
+    channel_corpora: tuple[str, ...] = ("ravdess",)
+    """Corpora whose clips get the ``channel_copies``."""
     adapt_k: int = 10
     """Profile size of the adapted evaluation protocol."""
     n_folds: int = 5
@@ -233,6 +241,9 @@ class HeadRecipe:
         for f in self.speed_factors:
             if not (isinstance(f, (int, float)) and 0.5 <= f <= 2.0 and f != 1.0):
                 raise ParameterError(f"[v3] speed_factors must be numbers in [0.5, 2] other than 1, got {f!r}")
+        c = self.channel_copies
+        if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= 8:
+            raise ParameterError(f"[v3] channel_copies must be an int in [0, 8], got {c!r}")
 
     def to_dict(self) -> dict:
         """The recipe as plain TOML data, the same shape :meth:`from_dict` reads."""

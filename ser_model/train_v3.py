@@ -48,20 +48,28 @@ class Bank:
 
 
 def build_bank(clips: Sequence[Any], *, cache_dir: str | Path | None, threads: int = 2,
-               progress: bool = False, speed: float = 1.0) -> Bank:
+               progress: bool = False, speed: float = 1.0, channel: int = 0) -> Bank:
     """Utterance vectors of ``clips`` (corpora.Clip), each clip's features extracted once (cached).
 
     ``speed`` != 1: of training copies played that many times faster, each copy a speaker of
     its own (``ravdess:01@0.95``: the perturbation moves the voice's pitch, so the speaker's
-    statistics)."""
+    statistics). ``channel`` = i > 0: of training copies through each speaker's simulated
+    device i (:class:`ser_model.channel.ChannelCopy`), each a speaker of its own
+    (``ravdess:01@ch1``)."""
+    from ser_model.channel import ChannelCopy, channel_speaker
     from ser_model.encoder_features import clip_features, pool
     from ser_model.whisper_model import shared_whisper
 
+    if speed != 1.0 and channel:
+        raise ParameterError("a training copy is either faster or through another channel, not both")
     model = shared_whisper(cpu_threads=threads)
     vecs = []
     what = "features" if speed == 1.0 else f"features at speed {speed:g}"
+    if channel:
+        what = f"features through channel {channel}"
     for i, clip in enumerate(clips):
-        frames, pros = clip_features(model, clip.path, cache_dir=cache_dir, speed=speed)
+        ch = ChannelCopy(channel, clip.speaker) if channel else None
+        frames, pros = clip_features(model, clip.path, cache_dir=cache_dir, speed=speed, channel=ch)
         vecs.append(pool(frames.astype(np.float32), pros))
         if progress and i % 500 == 499:
             print(f"  {what} {i + 1}/{len(clips)}", flush=True)
@@ -69,10 +77,18 @@ def build_bank(clips: Sequence[Any], *, cache_dir: str | Path | None, threads: i
     return Bank(
         vectors=np.stack(vecs).astype(np.float64),
         labels=np.array([LABELS.index(c.label) for c in clips]),
-        speakers=np.array([c.speaker + suffix for c in clips]),
+        speakers=np.array([channel_speaker(c.speaker, channel) if channel else c.speaker + suffix for c in clips]),
         corpora=np.array([c.corpus for c in clips]),
         paths=[str(c.path) for c in clips],
     )
+
+
+def _concat(banks: Sequence[Bank]) -> Bank | None:
+    if not banks:
+        return None
+    return Bank(np.concatenate([b.vectors for b in banks]), np.concatenate([b.labels for b in banks]),
+                np.concatenate([b.speakers for b in banks]), np.concatenate([b.corpora for b in banks]),
+                [p for b in banks for p in b.paths])
 
 
 def speed_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
@@ -81,15 +97,31 @@ def speed_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path |
     chosen = [c for c in clips if c.corpus in s.speed_corpora]
     if not s.speed_factors or not chosen:
         return None
-    banks = [build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, speed=f)
-             for f in s.speed_factors]
-    return Bank(np.concatenate([b.vectors for b in banks]), np.concatenate([b.labels for b in banks]),
-                np.concatenate([b.speakers for b in banks]), np.concatenate([b.corpora for b in banks]),
-                [p for b in banks for p in b.paths])
+    return _concat([build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, speed=f)
+                    for f in s.speed_factors])
+
+
+def channel_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
+                   progress: bool = False) -> Bank | None:
+    """The recipe's channel-augmented training copies of ``clips`` (None when it asks for none)."""
+    chosen = [c for c in clips if c.corpus in s.channel_corpora]
+    if not s.channel_copies or not chosen:
+        return None
+    return _concat([build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, channel=i)
+                    for i in range(1, s.channel_copies + 1)])
+
+
+def training_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
+                    progress: bool = False) -> Bank | None:
+    """All the recipe's training copies (speed and channel), or None."""
+    banks = [b for b in (speed_copies(clips, s, cache_dir=cache_dir, progress=progress),
+                         channel_copies(clips, s, cache_dir=cache_dir, progress=progress)) if b is not None]
+    return _concat(banks)
 
 
 def original_speaker(speakers: np.ndarray) -> np.ndarray:
-    """The speaker a training copy was made from (``ravdess:01@0.95`` -> ``ravdess:01``)."""
+    """The speaker a training copy was made from (``ravdess:01@0.95``, ``ravdess:01@ch1`` ->
+    ``ravdess:01``)."""
     return np.char.partition(np.asarray(speakers, dtype=str), "@")[:, 0]
 
 
@@ -237,7 +269,7 @@ def false_alarms(y: np.ndarray, probs: np.ndarray, min_confidence: float) -> flo
 
 def cross_validate(bank: Bank, s: HeadRecipe, *, copies: Bank | None = None, log=print) -> dict[str, Any]:
     """5-fold RAVDESS-actor CV (TESS always in training), both protocols; held-out probabilities.
-    ``copies`` (:func:`speed_copies`) join the folds that train their original's speaker."""
+    ``copies`` (:func:`training_copies`) join the folds that train their original's speaker."""
     from ser_model.compare import make_folds
 
     rav = bank.corpora == "ravdess"
@@ -331,10 +363,15 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
         raise ParameterError(f"{data_dir}: no RAVDESS or TESS clips")
     log(f"{len(clips)} clips under {data_dir}")
     bank = build_bank(clips, cache_dir=cache_dir, threads=s.threads, progress=True)
-    copies = speed_copies(clips, s, cache_dir=cache_dir, progress=True)
+    copies = training_copies(clips, s, cache_dir=cache_dir, progress=True)
+    if s.speed_factors:
+        log(f"speed-perturbed training copies: x{', x'.join(f'{f:g}' for f in s.speed_factors)} "
+            f"of {', '.join(s.speed_corpora)}")
+    if s.channel_copies:
+        log(f"channel-augmented training copies: {s.channel_copies} simulated device(s) per speaker "
+            f"of {', '.join(s.channel_corpora)}")
     if copies is not None:
-        log(f"{len(copies.labels)} speed-perturbed training copies (x{', x'.join(f'{f:g}' for f in s.speed_factors)} "
-            f"of {', '.join(s.speed_corpora)})")
+        log(f"{len(copies.labels)} training copies in all")
     log(f"features ready ({time.time() - started:.0f} s)")
     metrics_out: dict[str, Any] = {"protocol": "speaker-independent: RAVDESS actors in 5 folds in order, TESS "
                                    "only ever in training; adapted = each test clip scored with a profile of "
@@ -455,6 +492,14 @@ def model_card(s: HeadRecipe, m: dict[str, Any], *, n_train: dict[str, int], par
             f"{' and '.join(f'{f:g}' for f in s.speed_factors)} times",
             "as fast (tempo and pitch together), each copy a speaker of its own, in the folds that train",
             "its original's speaker only; test clips are never copied.",
+        ]
+    if s.channel_copies:
+        lines[-1:-1] = [
+            f"Each {' and '.join(c.upper() for c in s.channel_corpora)} clip is also trained on through "
+            f"{s.channel_copies} simulated recording channel(s)",
+            "(`ser_model.channel`: room reverberation, band-limited microphone, noise at 15-30 dB SNR, gain),",
+            "one device per speaker and copy, each a speaker of its own, in the folds that train its",
+            "original's speaker only; test clips are never copied.",
         ]
     if "cv" in m:
         cv = m["cv"]

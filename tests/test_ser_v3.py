@@ -239,3 +239,98 @@ def test_clip_features_of_a_faster_copy(datasets: Path, tmp_path: Path) -> None:
     assert 2.9 < fast_pros[f0] - pros[f0] < 4.9
     again, _ = clip_features(None, path, cache_dir=tmp_path, speed=1.25)  # from the cache, no model
     assert np.array_equal(again, fast)
+
+
+def test_channel_copies_train_only_where_their_speaker_trains(monkeypatch) -> None:
+    """A channel copy of a tested actor's clip never trains that fold (the same voice and
+    sentence through another microphone); copies of the training actors always do."""
+    import ser_model.train_v3 as t3
+    from ser_model.channel import channel_speaker
+    from ser_model.recipe import HeadRecipe
+
+    actors = [f"ravdess:{a:02d}" for a in range(1, 7)]
+    bank = _bank([a for a in actors for _ in range(2)])
+    copies = _bank([channel_speaker(a, i) for i in (1, 2) for a in actors for _ in range(2)], start=100)
+    assert set(t3.original_speaker(copies.speakers)) == set(actors)
+    rows = t3.training_rows(bank, np.isin(bank.speakers, actors[:1]), copies)
+    assert sorted(set(rows.speakers)) == [actors[0], f"{actors[0]}@ch1", f"{actors[0]}@ch2"]
+
+    trained: list[set[str]] = []
+
+    def fit(rows, s):
+        trained.append(set(rows.speakers.tolist()))
+        return None
+
+    def score(head, vectors, speakers, *, adapt_k, seed):
+        assert not any("@" in sp for sp in speakers)  # test clips are never copies
+        p = np.full((len(speakers), 7), 1 / 7)
+        return {"unadapted": p, "adapted": p}
+
+    monkeypatch.setattr(t3, "fit_rows", fit)
+    monkeypatch.setattr(t3, "score_protocols", score)
+    res = t3.cross_validate(bank, HeadRecipe(n_folds=3, corpora=("ravdess",)), copies=copies, log=lambda *a: None)
+    assert len(trained) == 3
+    for test_actors, spk in zip(res["folds"], trained):
+        assert not set(t3.original_speaker(np.array(sorted(spk)))) & set(test_actors)
+        assert len(spk) == 3 * (len(actors) - len(test_actors))  # each training actor and both its devices
+
+
+def test_channel_copies_in_the_recipe() -> None:
+    from ser_model.recipe import HeadRecipe
+
+    assert HeadRecipe().channel_copies == 0  # off by default
+    r = HeadRecipe.from_dict({"v3": {"channel_copies": 2, "channel_corpora": ["ravdess"]}})
+    assert r.channel_copies == 2 and HeadRecipe.from_dict(r.to_dict()) == r
+    for bad in (-1, 1.5, True, "two", 9):
+        with pytest.raises(ParameterError, match="channel_copies"):
+            HeadRecipe.from_dict({"v3": {"channel_copies": bad}})
+
+
+def test_channel_copy_is_deterministic_and_one_device_per_speaker(datasets: Path) -> None:
+    from ser_model.audio import load_audio
+    from ser_model.channel import ChannelCopy
+
+    paths = sorted((datasets / "ravdess" / "Actor_03").iterdir())[:2]
+    y = load_audio(paths[0])
+    a = ChannelCopy(1, "ravdess:03")(y, sample_rate=16000, clip=paths[0])
+    assert a.shape == y.shape and a.dtype == np.float32 and np.isfinite(a).all()
+    assert np.array_equal(a, ChannelCopy(1, "ravdess:03")(y, sample_rate=16000, clip=paths[0]))
+    assert not np.allclose(a, y, atol=1e-3)
+    assert not np.array_equal(a, ChannelCopy(2, "ravdess:03")(y, sample_rate=16000, clip=paths[0]))
+    assert not np.array_equal(a, ChannelCopy(1, "ravdess:04")(y, sample_rate=16000, clip=paths[0]))
+    # the same device for another clip of the speaker: only the noise samples differ
+    b = ChannelCopy(1, "ravdess:03")(y, sample_rate=16000, clip=paths[1])
+    assert not np.array_equal(a, b) and np.corrcoef(a, b)[0, 1] > 0.5
+    assert ChannelCopy(1, "ravdess:03").cache_tag() != ChannelCopy(2, "ravdess:03").cache_tag()
+
+
+def test_clip_features_of_a_channel_copy(datasets: Path, tmp_path: Path) -> None:
+    from ser_model.channel import ChannelCopy
+    from ser_model.encoder_features import clip_features, pool
+    from ser_model.whisper_model import shared_whisper
+
+    path = sorted((datasets / "ravdess" / "Actor_03").iterdir())[0]
+    model = shared_whisper(cpu_threads=1)
+    frames, pros = clip_features(model, path, cache_dir=tmp_path)
+    ch = ChannelCopy(1, "ravdess:03")
+    copy_frames, copy_pros = clip_features(model, path, cache_dir=tmp_path, channel=ch)
+    assert len(list(tmp_path.glob("*.npz"))) == 2  # cached apart
+    assert not np.allclose(pool(copy_frames, copy_pros), pool(frames, pros), atol=1e-3)
+    again, _ = clip_features(None, path, cache_dir=tmp_path, channel=ch)  # from the cache, no model
+    assert np.array_equal(again, copy_frames)
+
+
+def test_build_bank_names_each_device_a_speaker(datasets: Path, tmp_path: Path) -> None:
+    from ser_model.corpora import scan
+    from ser_model.recipe import HeadRecipe
+    from ser_model.train_v3 import build_bank, channel_copies
+
+    d = tmp_path / "data" / "ravdess" / "Actor_03"
+    d.mkdir(parents=True)
+    for f in sorted((datasets / "ravdess" / "Actor_03").iterdir())[:2]:
+        (d / f.name).symlink_to(f)
+    clips = scan(tmp_path / "data").clips
+    assert channel_copies(clips, HeadRecipe(), cache_dir=tmp_path / "c") is None
+    copies = channel_copies(clips, HeadRecipe(channel_copies=2, threads=1), cache_dir=tmp_path / "c")
+    assert copies.speakers.tolist() == ["ravdess:03@ch1"] * 2 + ["ravdess:03@ch2"] * 2
+    assert copies.labels.tolist() == build_bank(clips, cache_dir=tmp_path / "c", threads=1).labels.tolist() * 2
