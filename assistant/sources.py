@@ -574,7 +574,7 @@ class MicrophoneSource(UtteranceSource):
                          voiced_seconds=ep.voiced_s,
                          endpoint=EndpointTrace(words_at_pause=ep.text, end_prob=ep.end_prob,
                                                 silence_s=(len(frames) - voiced_frames) * fs, pauses=ep.pauses,
-                                                words_after_s=ep.words_after_s))
+                                                words_after_s=ep.words_after_s, last_word_s=ep.last_word_s))
 
     # -- barge-in ----------------------------------------------------------------------
     def watch_for_speech(self, stop, on_speech: Callable[[float], None]) -> None:

@@ -30,6 +30,8 @@ class EndpointTrace:
     words_after_s: float | None = None
     """Silence (s) after the last voiced frame when the last pause's words were known; None
     when the turn ended without them."""
+    last_word_s: float | None = None
+    """Voiced audio (s) under the last of those words (:attr:`Transcript.last_word_s`)."""
 
     def record(self) -> dict[str, Any]:
         """The log's ``endpoint`` record (times and probability to 3 decimals)."""
@@ -37,7 +39,8 @@ class EndpointTrace:
             return None if x is None else round(x, 3)
 
         return {"words_at_pause": self.words_at_pause, "end_prob": r3(self.end_prob),
-                "silence_s": r3(self.silence_s), "pauses": self.pauses, "words_after_s": r3(self.words_after_s)}
+                "silence_s": r3(self.silence_s), "pauses": self.pauses, "words_after_s": r3(self.words_after_s),
+                "last_word_s": r3(self.last_word_s)}
 
 
 @dataclass(frozen=True, eq=False)
@@ -109,6 +112,11 @@ class Transcript:
     end_prob: float | None = None
     """Probability the engine gave a sentence end (. ! ?) right after the last word, when it
     gives one (Whisper's short decode): low when the speech so far sounds unfinished."""
+    last_word_s: float | None = None
+    """Seconds of voiced audio under the last word, from where the engine aligns the word's
+    start to the end of the last voiced frame, in a decode at a pause (Whisper's short
+    decode; None otherwise): near zero when the engine filled in a word nobody said yet
+    ("Kids are talking by the |" heard as "... by the door.")."""
 
 
 @dataclass(frozen=True)

@@ -18,6 +18,10 @@ and for each threshold, whole sentences held and cuts judged finished.
 ``--last-word`` also records how sure Whisper is of the last word (the lowest probability of
 its tokens, from the same decode's logits) and scores it as a further "goes on" cue, on the
 RAVDESS clips and on whole TESS sentences ("Say the word ...", every ``--tess-every``-th).
+
+The rows "+ last word < S s" add the rule for words Whisper fills in (``vad.LAST_WORD_S``):
+the last word goes on when less than S s of the audio before the pause lies under it (its
+start from Whisper's word alignment, ``Transcript.last_word_s``).
 """
 
 from __future__ import annotations
@@ -49,6 +53,8 @@ class Pause:
     text: str
     end_prob: float | None
     last_word_prob: float | None = None
+    last_word_s: float | None = None
+    """Audio (s) under the last word (:attr:`Transcript.last_word_s`, the pause at ``end``)."""
 
 
 def _transcriber():
@@ -98,8 +104,9 @@ def collect(files: list[Path], tr, seen: dict) -> tuple[list[Pause], list[tuple[
             end = int((words[j][2] + 0.05) * 16000) if last else _boundary(y, words[j][2], words[j + 1][1])
             end = min(end, len(y))
             seen.clear()
-            t = tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000))
-            rows.append(Pause(path, j, last, end, t.text, t.end_prob, seen.get("last_word")))
+            t = tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000),
+                              voiced_until=end)
+            rows.append(Pause(path, j, last, end, t.text, t.end_prob, seen.get("last_word"), t.last_word_s))
             probs.append(t.end_prob)
         if len(probs) > 3 and probs[-1] is not None and probs[2] is not None:
             pairs.append((probs[-1], probs[2]))
@@ -142,16 +149,32 @@ def main() -> int:
 
     line("words and mark only", lambda r: vad.continues(r.text))
     for th in (0.3, 0.4, 0.5, 0.6, 0.7):
-        mark = " (default)" if abs(th - vad.END_PROB) < 1e-9 else ""
+        mark = " (+ last word, below)" if abs(th - vad.END_PROB) < 1e-9 else ""
         line(f"+ end probability < {th}{mark}",
              lambda r, th=th: vad.continues(r.text) or (r.end_prob is not None and r.end_prob < th))
+    for s in (0.1, vad.LAST_WORD_S, 0.2):
+        mark = " (default)" if abs(s - vad.LAST_WORD_S) < 1e-9 else ""
+        line(f"  + last word < {s:g} s{mark}", lambda r, s=s: vad.continues(r.text, r.end_prob) or (
+            r.last_word_s is not None and r.last_word_s < s))
+    # the capture knows the end of the voice only to its 32 ms frame: up to that much later
+    line("  + last word, voice end +32 ms", lambda r: vad.continues(
+        r.text, r.end_prob, None if r.last_word_s is None else r.last_word_s + 0.032))
+    under = np.array([r.last_word_s for r in whole if r.last_word_s is not None])
+    if under.size:
+        print(f"  audio under the last word of whole sentences: 1st/5th/50th percentile "
+              f"{np.percentile(under, 1):.3f} / {np.percentile(under, 5):.3f} / {np.median(under):.3f} s")
     if args.last_word:
         tess = whole_tess(sorted(Path(args.datasets, "tess").glob("*/*.flac"))[:: args.tess_every], tr, seen)
         print(f"last word's probability as a further cue (default rule, or the last word under p); "
               f"also {len(tess)} whole TESS sentences")
 
+        before = sum(1 for r in tess if vad.continues(r.text, r.end_prob))
+        now = sum(1 for r in tess if vad.continues(r.text, r.end_prob, r.last_word_s))
+        print(f"  TESS whole held: end probability < {vad.END_PROB} {before}/{len(tess)}, "
+              f"+ last word < {vad.LAST_WORD_S:g} s {now}/{len(tess)}")
+
         def rule(r: Pause, p: float | None) -> bool:
-            return vad.continues(r.text, r.end_prob) or (
+            return vad.continues(r.text, r.end_prob, r.last_word_s) or (
                 p is not None and r.last_word_prob is not None and r.last_word_prob < p)
 
         for p in (None, 0.3, 0.5, 0.7):
@@ -171,8 +194,8 @@ def whole_tess(files: list[Path], tr, seen: dict) -> list[Pause]:
     for path in files:
         y = _trim(_load(path))
         seen.clear()
-        t = tr.transcribe(Utterance(samples=np.concatenate([y, pause]), sample_rate=16000))
-        rows.append(Pause(path, -1, True, len(y), t.text, t.end_prob, seen.get("last_word")))
+        t = tr.transcribe(Utterance(samples=np.concatenate([y, pause]), sample_rate=16000), voiced_until=len(y))
+        rows.append(Pause(path, -1, True, len(y), t.text, t.end_prob, seen.get("last_word"), t.last_word_s))
     return rows
 
 
