@@ -91,31 +91,18 @@ def _concat(banks: Sequence[Bank]) -> Bank | None:
                 [p for b in banks for p in b.paths])
 
 
-def speed_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
-                 progress: bool = False) -> Bank | None:
-    """The recipe's speed-perturbed training copies of ``clips`` (None when it asks for none)."""
-    chosen = [c for c in clips if c.corpus in s.speed_corpora]
-    if not s.speed_factors or not chosen:
-        return None
-    return _concat([build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, speed=f)
-                    for f in s.speed_factors])
-
-
-def channel_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
-                   progress: bool = False) -> Bank | None:
-    """The recipe's channel-augmented training copies of ``clips`` (None when it asks for none)."""
-    chosen = [c for c in clips if c.corpus in s.channel_corpora]
-    if not s.channel_copies or not chosen:
-        return None
-    return _concat([build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, channel=i)
-                    for i in range(1, s.channel_copies + 1)])
-
-
 def training_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Path | None,
                     progress: bool = False) -> Bank | None:
-    """All the recipe's training copies (speed and channel), or None."""
-    banks = [b for b in (speed_copies(clips, s, cache_dir=cache_dir, progress=progress),
-                         channel_copies(clips, s, cache_dir=cache_dir, progress=progress)) if b is not None]
+    """The recipe's training copies of ``clips``: each of its ``speed_corpora`` clips at each
+    of the ``speed_factors``, each of its ``channel_corpora`` clips through each of the
+    ``channel_copies`` simulated devices; None when it asks for none."""
+    kinds = ([(s.speed_corpora, {"speed": f}) for f in s.speed_factors]
+             + [(s.channel_corpora, {"channel": i}) for i in range(1, s.channel_copies + 1)])
+    banks = []
+    for corpora, kind in kinds:
+        chosen = [c for c in clips if c.corpus in corpora]
+        if chosen:
+            banks.append(build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, **kind))
     return _concat(banks)
 
 

@@ -12,7 +12,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 
 def _datasets_dir() -> Path:
     env = os.environ.get("SER_DATASETS")
-    return Path(env) if env else REPO_ROOT.parent / "shared" / "datasets"
+    return (Path(env) if env else REPO_ROOT.parent / "shared" / "datasets").resolve()  # tests link to clips
 
 
 DATASETS = _datasets_dir()
