@@ -34,6 +34,13 @@ def test_every_tour_step_has_a_block_and_a_stale_block_is_caught(tmp_path):
     a = "time: stt 752 ms  total 754 ms\nlog: x/session-20261121-104132-6d3d.jsonl"
     b = "time: stt 31 ms  total 40.5 ms\nlog: x/session-20270101-000000-0000.jsonl"
     assert readme_tour.normalise(a) == readme_tour.normalise(b)
+    # another CPU's float kernels move a probability in the 2nd decimal; a new model or label is drift
+    shown = "emotion: sad 0.94\n  sad        ███████████████████· 0.94\n  neutral    ···················· 0.01"
+    drifted = shown.replace("0.94", "0.93").replace("███████████████████·", "██████████████████··")
+    assert readme_tour.same(shown, drifted)
+    assert not readme_tour.same(shown, shown.replace("0.94", "0.84"))
+    assert not readme_tour.same(shown, shown.replace("emotion: sad", "emotion: happy"))
+    assert not readme_tour.same(shown, shown + "\nextra line")
     readme = tmp_path / "README.md"
     text = (REPO / "README.md").read_text(encoding="utf-8")
     readme.write_text(text.replace("$ assistant history\n", "$ assistant history\nnot what it prints\n"))
