@@ -382,7 +382,8 @@ class WhisperTranscriber(Transcriber):
 
     def _last_word_start(self, tokens: list[int], enc, n_samples: int) -> float | None:
         """Where Whisper's cross-attention puts the start of the last word (s from the start
-        of ``samples``; faster-whisper's word alignment, ~7 ms on tiny.en). None: no word."""
+        of ``samples``; faster-whisper's word alignment: on the rig it delays the words at a
+        pause by ~50 ms, see the README). None: no word."""
         try:
             words = self._model.find_alignment(self._tokenizer(), [tokens], enc, n_samples // 160)[0]
         except Exception:
