@@ -4,10 +4,14 @@ One utterance (prepared: mono, 16 kHz, trimmed, loudness-normalised, as ``audio.
 gives it) becomes:
 
 - ``encoder_frames``: (T, 384) float32, the Whisper encoder output (one row per 20 ms) of the
-  utterance's own log-mel (faster-whisper's ``FeatureExtractor``), not padded to 30 s;
+  utterance's own log-mel (faster-whisper's ``FeatureExtractor``), not padded to 30 s; or, for
+  a bundle that names ``layers``, those encoder layers' outputs side by side (T, 384 * layers),
+  from :mod:`ser_model.whisper_layers` (the same weights in NumPy: CTranslate2 gives the last
+  output only);
 - ``prosody_stats``: (N_PROSODY,) float32, statistics of an autocorrelation F0 contour, frame
   energy and spectral shape;
-- ``utterance_vector``: encoder mean and std over time, then the prosody stats: (DIM,).
+- ``utterance_vector``: encoder mean and std over time, then the prosody stats: (DIM,), or
+  (:func:`vector_dim` (layers),).
 
 The encoder is the same :func:`ser_model.whisper_model.shared_whisper` object the STT uses.
 All functions are pure given the model: the same samples always give the same array.
@@ -28,6 +32,9 @@ from ser_model.whisper_model import TINY_EN_SHA256
 SAMPLE_RATE = 16000
 ENCODER_NAME = "whisper-tiny.en"
 ENCODER_DIM = 384
+LAST_ONLY: tuple[int, ...] = ()
+"""``layers`` for the encoder's final output (CTranslate2, int8): the shipped ser-v3's features."""
+N_LAYERS = 4
 PROSODY_VERSION = "prosody-v1"
 #: Longest input the encoder accepts: 30 s of log-mel frames (3000; 1500 encoder frames).
 MAX_MEL_FRAMES = 3000
@@ -47,9 +54,29 @@ N_PROSODY = len(PROSODY_NAMES)
 DIM = 2 * ENCODER_DIM + N_PROSODY
 
 
-def feature_id(encoder_sha256: str = TINY_EN_SHA256) -> str:
+def check_layers(layers: Any) -> tuple[int, ...]:
+    """``layers`` as a tuple: () (the final output) or distinct encoder layers 1..4 in order
+    (1 = the first transformer layer's output, before the final layer norm); else ParameterError."""
+    try:
+        t = tuple(layers)
+    except TypeError:
+        t = None
+    if t is None or any(not isinstance(i, int) or isinstance(i, bool) or not 1 <= i <= N_LAYERS for i in t) \
+            or list(t) != sorted(set(t)):
+        raise ParameterError(f"encoder layers must be distinct layer numbers 1..{N_LAYERS} in order, got {layers!r}")
+    return t
+
+
+def vector_dim(layers: tuple[int, ...] = LAST_ONLY) -> int:
+    """Size of the utterance vector for these encoder ``layers``."""
+    return 2 * ENCODER_DIM * max(1, len(check_layers(layers))) + N_PROSODY
+
+
+def feature_id(encoder_sha256: str = TINY_EN_SHA256, layers: tuple[int, ...] = LAST_ONLY) -> str:
     """The string naming this feature extractor; a profile or bundle with another one is refused."""
-    return f"{ENCODER_NAME}:{encoder_sha256[:12]}+{PROSODY_VERSION}:dim={DIM}"
+    layers = check_layers(layers)
+    named = f":layers={''.join(map(str, layers))}" if layers else ""
+    return f"{ENCODER_NAME}:{encoder_sha256[:12]}{named}+{PROSODY_VERSION}:dim={vector_dim(layers)}"
 
 
 def _check(y: Any) -> np.ndarray:
@@ -59,20 +86,27 @@ def _check(y: Any) -> np.ndarray:
     return y
 
 
-def encoder_frames(model: Any, y: np.ndarray) -> np.ndarray:
-    """Whisper encoder output of prepared 16 kHz samples ``y``: (T, 384) float32, T ~ len/320.
+def encoder_frames(model: Any, y: np.ndarray, layers: tuple[int, ...] = LAST_ONLY) -> np.ndarray:
+    """Whisper encoder output of prepared 16 kHz samples ``y``: (T, 384) float32, T ~ len/320;
+    with ``layers``, those layers' outputs side by side, (T, 384 * len(layers)).
 
     ``model`` is a ``faster_whisper.WhisperModel``. The log-mel comes from the model's own
     feature extractor, cut to an even number of frames (the encoder's stride is 2), at most 30 s.
     """
     import ctranslate2
 
+    layers = check_layers(layers)
     y = _check(y)
     mel = model.feature_extractor(y)  # (80, frames)
     n = min(mel.shape[1] - mel.shape[1] % 2, MAX_MEL_FRAMES)
     if n < 2:
         mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])), mode="edge")
         n = 2
+    if layers:
+        from ser_model.whisper_layers import shared_layers
+
+        outs = shared_layers()(np.ascontiguousarray(mel[:, :n], dtype=np.float32))
+        return np.concatenate([outs[i - 1] for i in layers], axis=1)
     mel = np.ascontiguousarray(mel[None, :, :n], dtype=np.float32)
     out = model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
     return np.asarray(out, dtype=np.float32)[0]
@@ -192,14 +226,14 @@ def pool(frames: np.ndarray, prosody: np.ndarray) -> np.ndarray:
     return np.concatenate([frames.mean(0), frames.std(0), np.asarray(prosody, np.float32)]).astype(np.float32)
 
 
-def utterance_vector(model: Any, y: np.ndarray) -> np.ndarray:
+def utterance_vector(model: Any, y: np.ndarray, layers: tuple[int, ...] = LAST_ONLY) -> np.ndarray:
     """:func:`pool` of :func:`encoder_frames` and :func:`prosody_stats` of prepared samples."""
-    return pool(encoder_frames(model, y), prosody_stats(y))
+    return pool(encoder_frames(model, y, layers), prosody_stats(y))
 
 
-def _cache_key(path: Path, speed: float = 1.0, channel: Any = None) -> str:
+def _cache_key(path: Path, speed: float = 1.0, channel: Any = None, layers: tuple[int, ...] = LAST_ONLY) -> str:
     st = path.stat()
-    text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{feature_id()}"
+    text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{feature_id(layers=layers)}"
     if speed != 1.0:
         text += f"|speed={speed!r}"
     if channel is not None:
@@ -208,22 +242,24 @@ def _cache_key(path: Path, speed: float = 1.0, channel: Any = None) -> str:
 
 
 def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None = None,
-                  speed: float = 1.0, channel: Any = None) -> tuple[np.ndarray, np.ndarray]:
-    """(encoder frames as float16 (T, 384), prosody (N_PROSODY,)) of an audio file, cached.
+                  speed: float = 1.0, channel: Any = None,
+                  layers: tuple[int, ...] = LAST_ONLY) -> tuple[np.ndarray, np.ndarray]:
+    """(encoder frames as float16 (T, 384 or 384 * len(layers)), prosody (N_PROSODY,)) of an
+    audio file, cached.
 
     ``speed`` != 1: of the prepared clip played that many times faster (``augment.speed``:
     tempo and pitch together), prepared again (a training copy).
     ``channel`` (a ``ser_model.channel.ChannelCopy``): of the prepared clip through that
     simulated device, prepared again (a training copy).
-    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime, feature id,
-    speed and channel.
+    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime, feature id
+    (``layers`` included), speed and channel.
     """
     from ser_model.audio import load_audio
 
     path = Path(path)
     cached = None
     if cache_dir is not None:
-        cached = Path(cache_dir) / f"{_cache_key(path, speed, channel)}.npz"
+        cached = Path(cache_dir) / f"{_cache_key(path, speed, channel, layers)}.npz"
         if cached.is_file():
             try:
                 with np.load(cached, allow_pickle=False) as z:
@@ -240,7 +276,7 @@ def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None 
         from ser_model.audio import prepare
 
         y = prepare(channel(y, sample_rate=SAMPLE_RATE, clip=path), sample_rate=SAMPLE_RATE)
-    frames = encoder_frames(model, y).astype(np.float16)
+    frames = encoder_frames(model, y, layers).astype(np.float16)
     pros = prosody_stats(y)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)

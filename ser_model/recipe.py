@@ -224,6 +224,10 @@ class HeadRecipe:
     trains; test clips are never copied. 0: none."""
     channel_corpora: tuple[str, ...] = ("ravdess",)
     """Corpora whose clips get the ``channel_copies``."""
+    encoder_layers: tuple[int, ...] = ()
+    """Whisper encoder layers whose outputs the utterance vector pools, e.g. [1, 2, 3, 4]
+    (``ser_model.whisper_layers``: the same weights in NumPy); empty: the encoder's final output
+    (CTranslate2), the shipped features."""
     adapt_k: int = 10
     """Profile size of the adapted evaluation protocol."""
     n_folds: int = 5
@@ -241,6 +245,12 @@ class HeadRecipe:
         for f in self.speed_factors:
             if not (isinstance(f, (int, float)) and 0.5 <= f <= 2.0 and f != 1.0):
                 raise ParameterError(f"[v3] speed_factors must be numbers in [0.5, 2] other than 1, got {f!r}")
+        from ser_model.encoder_features import check_layers
+
+        try:
+            check_layers(self.encoder_layers)
+        except ParameterError as err:
+            raise ParameterError(f"[v3] {err}") from None
         c = self.channel_copies
         if not isinstance(c, int) or isinstance(c, bool) or not 0 <= c <= 8:
             raise ParameterError(f"[v3] channel_copies must be an int in [0, 8], got {c!r}")

@@ -195,6 +195,8 @@ class EmotionRecognizer:
         self.settings = None
         self.max_frames = None
         self._whisper = whisper
+        self.encoder_layers: tuple[int, ...] = tuple((config.get("encoder") or {}).get("layers", ()))
+        """The Whisper encoder layers the features read (() the final output)."""
         self._mean, self._std, self._prior = v3.read_config(config, str(self.path))
         self.feature_id = config["feature_id"]
         self._temperature = float(config.get("temperature", 1.0))
@@ -238,7 +240,7 @@ class EmotionRecognizer:
         """ser-v3 utterance vector (float32 (dim,)) of prepared audio ``y`` at the bundle's rate."""
         from ser_model.encoder_features import utterance_vector
 
-        return utterance_vector(self._whisper, y)
+        return utterance_vector(self._whisper, y, self.encoder_layers)
 
     def _compile(self, model: Any, shape: tuple[int, ...], jit: bool) -> bool:
         """Trace the model once for ``shape`` (XLA-compiled when ``jit``); returns whether XLA is used.
@@ -342,8 +344,8 @@ class EmotionRecognizer:
         threads, the same call the STT makes, so one model serves both.
         """
         from ser_model import np_runtime
-        from ser_model.encoder_features import ENCODER_NAME, feature_id
-        from ser_model.errors import BundleError
+        from ser_model.encoder_features import ENCODER_NAME, check_layers, feature_id
+        from ser_model.errors import BundleError, ParameterError
         from ser_model.whisper_model import TINY_EN_SHA256, shared_whisper
 
         enc = config.get("encoder")
@@ -351,9 +353,13 @@ class EmotionRecognizer:
             got = f"{enc.get('name')} {str(enc.get('sha256'))[:12]}" if isinstance(enc, dict) else repr(enc)
             raise BundleError(f"{folder}: trained with encoder {got}, but this build reads {ENCODER_NAME} "
                               f"{TINY_EN_SHA256[:12]}: refusing to load it")
-        if config.get("feature_id") != feature_id():
+        try:
+            layers = check_layers(enc.get("layers", ()))
+        except ParameterError as err:
+            raise BundleError(f"{folder}: config.json encoder: {err}") from None
+        if config.get("feature_id") != feature_id(layers=layers):
             raise BundleError(f"{folder}: trained on features {config.get('feature_id')!r}, this build computes "
-                              f"{feature_id()!r}: refusing to load it")
+                              f"{feature_id(layers=layers)!r}: refusing to load it")
         model = np_runtime.load_numpy_model(folder / config["weights"])
         whisper = shared_whisper() if threads is None else shared_whisper(cpu_threads=threads)
         return cls(folder, config, model, None, jit=False, backend="numpy", whisper=whisper)._warmed()

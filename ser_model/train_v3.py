@@ -48,14 +48,15 @@ class Bank:
 
 
 def build_bank(clips: Sequence[Any], *, cache_dir: str | Path | None, threads: int = 2,
-               progress: bool = False, speed: float = 1.0, channel: int = 0) -> Bank:
+               progress: bool = False, speed: float = 1.0, channel: int = 0, layers: tuple[int, ...] = ()) -> Bank:
     """Utterance vectors of ``clips`` (corpora.Clip), each clip's features extracted once (cached).
 
     ``speed`` != 1: of training copies played that many times faster, each copy a speaker of
     its own (``ravdess:01@0.95``: the perturbation moves the voice's pitch, so the speaker's
     statistics). ``channel`` = i > 0: of training copies through each speaker's simulated
     device i (:class:`ser_model.channel.ChannelCopy`), each a speaker of its own
-    (``ravdess:01@ch1``)."""
+    (``ravdess:01@ch1``). ``layers``: the encoder layers the vectors pool
+    (``encoder_features.encoder_frames``; () the final output)."""
     from ser_model.channel import ChannelCopy, channel_speaker
     from ser_model.encoder_features import clip_features, pool
     from ser_model.whisper_model import shared_whisper
@@ -69,7 +70,7 @@ def build_bank(clips: Sequence[Any], *, cache_dir: str | Path | None, threads: i
         what = f"features through channel {channel}"
     for i, clip in enumerate(clips):
         ch = ChannelCopy(channel, clip.speaker) if channel else None
-        frames, pros = clip_features(model, clip.path, cache_dir=cache_dir, speed=speed, channel=ch)
+        frames, pros = clip_features(model, clip.path, cache_dir=cache_dir, speed=speed, channel=ch, layers=layers)
         vecs.append(pool(frames.astype(np.float32), pros))
         if progress and i % 500 == 499:
             print(f"  {what} {i + 1}/{len(clips)}", flush=True)
@@ -102,7 +103,8 @@ def training_copies(clips: Sequence[Any], s: HeadRecipe, *, cache_dir: str | Pat
     for corpora, kind in kinds:
         chosen = [c for c in clips if c.corpus in corpora]
         if chosen:
-            banks.append(build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress, **kind))
+            banks.append(build_bank(chosen, cache_dir=cache_dir, threads=s.threads, progress=progress,
+                                    layers=s.encoder_layers, **kind))
     return _concat(banks)
 
 
@@ -204,7 +206,9 @@ def fit_head(vectors: np.ndarray, labels: np.ndarray, speakers: np.ndarray, corp
     model.compile(optimizer=keras.optimizers.Adam(learning_rate=s.lr), loss="sparse_categorical_crossentropy",
                   metrics=["accuracy"])
     model.fit(x, y, sample_weight=w, epochs=s.epochs, batch_size=s.batch_size, verbose=0, shuffle=True)
-    return Head("mlp", model, norm_mean, norm_std, prior)
+    # the same layers in a model never compiled: a bundle saves no optimizer state (Adam's two
+    # moments would triple model.keras: 19 MB instead of 6 MB for the 4-layer features)
+    return Head("mlp", keras.Model(inp, out), norm_mean, norm_std, prior)
 
 
 def fit_rows(rows: Bank, s: HeadRecipe) -> Head:
@@ -290,13 +294,21 @@ def cross_validate(bank: Bank, s: HeadRecipe, *, copies: Bank | None = None, log
     return res
 
 
-def cross_corpus(bank: Bank, s: HeadRecipe, *, copies: Bank | None = None) -> dict[str, Any]:
-    """Train on RAVDESS only (and its copies), score every TESS clip, both protocols."""
+def cross_corpus(bank: Bank, s: HeadRecipe, *, copies: Bank | None = None, temperature: float = 1.0,
+                 min_confidence: float | None = None) -> dict[str, Any]:
+    """Train on RAVDESS only (and its copies), score every TESS clip, both protocols; with
+    ``min_confidence``, also the fraction of TESS's neutral clips called sad/angry/fearful/disgust
+    with (``temperature``-scaled) confidence at or above it (``neutral_called_negative``)."""
     rav = bank.corpora == "ravdess"
     tess = bank.corpora == "tess"
     head = fit_rows(training_rows(bank, rav, copies), s)
     p = score_protocols(head, bank.vectors[tess], bank.speakers[tess], adapt_k=s.adapt_k, seed=s.seed)
-    return {k: metrics(bank.labels[tess], v) for k, v in p.items()}
+    out = {k: metrics(bank.labels[tess], v) for k, v in p.items()}
+    if min_confidence is not None:  # what a new voice on a new corpus meets: presumed negative feelings
+        for k, v in p.items():
+            out[k]["neutral_called_negative"] = round(false_alarms(bank.labels[tess], tempered(v, temperature),
+                                                                   min_confidence), 4)
+    return out
 
 
 def fit_temperature(y: np.ndarray, probs: dict[str, np.ndarray]) -> float:
@@ -335,7 +347,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     import shutil
 
     from ser_model.corpora import scan
-    from ser_model.encoder_features import DIM, ENCODER_NAME, feature_id
+    from ser_model.encoder_features import ENCODER_NAME, feature_id, vector_dim
     from ser_model.whisper_model import TINY_EN_SHA256
 
     started = time.time()
@@ -349,7 +361,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     if not clips:
         raise ParameterError(f"{data_dir}: no RAVDESS or TESS clips")
     log(f"{len(clips)} clips under {data_dir}")
-    bank = build_bank(clips, cache_dir=cache_dir, threads=s.threads, progress=True)
+    bank = build_bank(clips, cache_dir=cache_dir, threads=s.threads, progress=True, layers=s.encoder_layers)
     copies = training_copies(clips, s, cache_dir=cache_dir, progress=True)
     if s.speed_factors:
         log(f"speed-perturbed training copies: x{', x'.join(f'{f:g}' for f in s.speed_factors)} "
@@ -382,13 +394,15 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
             np.savez(rd / "ser_v3_fold_probs.npz", y=res["_y"], **res["_probs"])
             reliability_plot(res["_y"], res["_probs"], rd / "reliability_ser_v3.png")
         if (bank.corpora == "tess").any():
-            metrics_out["cross_corpus_ravdess_to_tess"] = cross_corpus(bank, s, copies=copies)
+            metrics_out["cross_corpus_ravdess_to_tess"] = cross_corpus(bank, s, copies=copies, temperature=temperature,
+                                                                       min_confidence=min_conf)
         log(json.dumps({k: metrics_out[k] for k in metrics_out if k in ("min_confidence",
                                                                         "false_alarm_at_0.45")}))
     keep = np.isin(bank.corpora, s.corpora)
     head = fit_rows(training_rows(bank, keep, copies), s)
     metrics_out["train_seconds"] = round(time.time() - started, 1)
     out_dir = Path(out_dir or Path("models") / s.name)
+    dim = vector_dim(s.encoder_layers)
     config = {
         "name": s.name.rsplit("-v", 1)[0],
         "version": int(s.name.rsplit("-v", 1)[1]) if "-v" in s.name and s.name.rsplit("-v", 1)[1].isdigit() else 1,
@@ -396,10 +410,11 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
         "architecture": f"ser-v3-{head.kind}",
         "labels": list(LABELS),
         "sample_rate": 16000,
-        "features": {"kind": "whisper-encoder-mean-std+prosody", "dim": DIM},
-        "input": {"kind": "utterance", "dim": v3.input_dim(DIM)},
-        "encoder": {"name": ENCODER_NAME, "sha256": TINY_EN_SHA256},
-        "feature_id": feature_id(),
+        "features": {"kind": "whisper-encoder-mean-std+prosody", "dim": dim},
+        "input": {"kind": "utterance", "dim": v3.input_dim(dim)},
+        "encoder": {"name": ENCODER_NAME, "sha256": TINY_EN_SHA256,
+                    **({"layers": list(s.encoder_layers)} if s.encoder_layers else {})},
+        "feature_id": feature_id(layers=s.encoder_layers),
         "min_confidence": min_conf,
         "temperature": metrics_out.get("temperature", 1.0),
         "recipe": asdict(s),
@@ -450,6 +465,13 @@ def _fmt_recall(m: dict[str, Any]) -> str:
 
 
 def model_card(s: HeadRecipe, m: dict[str, Any], *, n_train: dict[str, int], params: int) -> str:
+    layers = s.encoder_layers
+    last_only = "Utterance vector: mean and std over time of the encoder output (384 + 384) and 27 prosody"
+    vector = (last_only,) if not layers else (
+        "Utterance vector: mean and std over time of the outputs of the encoder's layers "
+        + ", ".join(map(str, layers)),
+        f"({len(layers)} x 384 each; `ser_model/whisper_layers.py`: the middle layers carry more of how a thing",
+        "is said than the last) and 27 prosody")
     lines = [
         f"# {s.name}",
         "",
@@ -459,7 +481,7 @@ def model_card(s: HeadRecipe, m: dict[str, Any], *, n_train: dict[str, int], par
         "",
         "## Architecture",
         "",
-        "Utterance vector: mean and std over time of the encoder output (384 + 384) and 27 prosody",
+        *vector,
         "statistics. The head reads it twice, standardised by the training population and by the",
         "speaker's shrunk statistics (`PopulationPrior`, strength "
         f"{s.strength:g} pseudo-clips), plus log(1+n) of the profile's clip count; head `{s.head}` "
@@ -508,7 +530,13 @@ def model_card(s: HeadRecipe, m: dict[str, Any], *, n_train: dict[str, int], par
         if "cross_corpus_ravdess_to_tess" in m:
             xc = m["cross_corpus_ravdess_to_tess"]
             lines += ["Cross-corpus proxy (trained on RAVDESS alone, scored on all of TESS): "
-                      f"UAR {xc['unadapted']['uar']:.3f} unadapted, {xc['adapted']['uar']:.3f} adapted.", ""]
+                      f"UAR {xc['unadapted']['uar']:.3f} unadapted, {xc['adapted']['uar']:.3f} adapted."]
+            if "neutral_called_negative" in xc["unadapted"]:
+                lines += ["TESS neutral clips called sad/angry/fearful/disgust at confidence >= "
+                          f"{m['min_confidence']:g}: "
+                          f"{100 * xc['unadapted']['neutral_called_negative']:.1f} % unadapted, "
+                          f"{100 * xc['adapted']['neutral_called_negative']:.1f} % adapted."]
+            lines += [""]
         fa = m["false_alarms"]
         mc = m["min_confidence"]
         lines += [

@@ -128,6 +128,61 @@ def test_bundle_of_another_encoder_refused(v3_bundle: Path, tmp_path: Path) -> N
     assert "\n" not in str(info.value) and "refusing" in str(info.value)
 
 
+def test_a_recipe_that_reads_encoder_layers(datasets: Path, tmp_path: Path) -> None:
+    """``encoder_layers`` = [1, 2, 3, 4]: the bundle records them, the recognizer computes those
+    features (the same vector training pooled), and a bundle whose layers were edited is refused."""
+    from ser_model.encoder_features import clip_features, feature_id, pool, vector_dim
+    from ser_model.recognizer import EmotionRecognizer
+    from ser_model.train_v3 import main_train
+    from ser_model.whisper_model import shared_whisper
+
+    data = tmp_path / "data"
+    files = []
+    for actor in ("Actor_01", "Actor_02"):
+        (data / "ravdess" / actor).mkdir(parents=True)
+        for f in sorted((datasets / "ravdess" / actor).iterdir())[::9][:5]:
+            (data / "ravdess" / actor / f.name).symlink_to(f)
+            files.append(f)
+    cfg = tmp_path / "layers.toml"
+    cfg.write_text(RECIPE.replace("threads = 1", "threads = 1\nencoder_layers = [1, 2, 3, 4]"))
+    out = main_train(cfg, out_dir=tmp_path / "ser-v3", data_dir=data, cache_dir=tmp_path / "cache", cv=False,
+                     log=lambda *a: None)
+    config = json.loads((out / "config.json").read_text())
+    assert config["encoder"]["layers"] == [1, 2, 3, 4]
+    assert config["feature_id"] == feature_id(layers=(1, 2, 3, 4)) != feature_id()
+    assert config["features"]["dim"] == vector_dim((1, 2, 3, 4)) == 2 * 4 * 384 + (vector_dim() - 2 * 384)
+    rec = EmotionRecognizer.load(out, threads=1)
+    assert rec.encoder_layers == (1, 2, 3, 4) and rec.new_profile().dim == vector_dim((1, 2, 3, 4))
+    from ser_model.audio import load_audio
+
+    frames, pros = clip_features(shared_whisper(cpu_threads=1), files[0], cache_dir=tmp_path / "cache",
+                                 layers=(1, 2, 3, 4))
+    live = rec.utterance_vector(load_audio(files[0]))
+    np.testing.assert_allclose(live, pool(frames.astype(np.float32), pros), rtol=0.02, atol=0.02)  # float16 cache
+    result = rec.predict(load_audio(files[0]), 16000, rec.new_profile())
+    assert result.label in config["labels"]
+    for layers, why in (([2], "trained on features"), ([4, 1], "encoder layers")):
+        bad = tmp_path / f"bad{layers[0]}" / "ser-v3"
+        shutil.copytree(out, bad)
+        edited = copy.deepcopy(config)
+        edited["encoder"]["layers"] = layers
+        (bad / "config.json").write_text(json.dumps(edited))
+        with pytest.raises(BundleError, match=why) as info:
+            EmotionRecognizer.load(bad)
+        assert "\n" not in str(info.value)
+
+
+def test_encoder_layers_in_the_recipe() -> None:
+    from ser_model.recipe import HeadRecipe
+
+    assert HeadRecipe().encoder_layers == ()  # the final output, the shipped features
+    r = HeadRecipe.from_dict({"v3": {"encoder_layers": [1, 2, 3, 4]}})
+    assert r.encoder_layers == (1, 2, 3, 4) and HeadRecipe.from_dict(r.to_dict()) == r
+    for bad in ([0], [5], [2, 1], [1, 1], ["2"], [True]):
+        with pytest.raises(ParameterError, match="encoder layers"):
+            HeadRecipe.from_dict({"v3": {"encoder_layers": bad}})
+
+
 def test_old_bundle_ignores_profiles(datasets: Path) -> None:
     from ser_model.recognizer import EmotionRecognizer
 
