@@ -44,34 +44,16 @@ def extract(out: Path) -> None:
     rows, meta = [], []
     for i, c in enumerate(clips):
         y = load_audio(c.path, sample_rate=16000)
-        mel = model.feature_extractor(y)
-        n = min(mel.shape[1] - mel.shape[1] % 2, ef.MAX_MEL_FRAMES)
-        outs = layers(np.ascontiguousarray(mel[:, :n], dtype=np.float32))
-        ct2 = _ct2_encoder(model, mel[:, :n])
-        pooled = [np.concatenate([o.mean(0), o.std(0)]) for o in (_embed(layers, mel[:, :n]), *outs, ct2)]
+        mel = ef.log_mel(model, y)
+        outs = layers(mel)
+        pooled = [np.concatenate([o.mean(0), o.std(0)])
+                  for o in (layers.embed(mel), *outs, ef.encoder_frames(model, y))]
         rows.append(np.concatenate([*pooled, ef.prosody_stats(y)]).astype(np.float32))
         meta.append((c.corpus, c.speaker, c.label))
         if i % 500 == 499:
             print(f"  {i + 1}/{len(clips)}", flush=True)
     np.savez(out, X=np.stack(rows), meta=np.array(meta))
     print(f"wrote {out} ({len(rows)} clips)")
-
-
-def _embed(layers, mel: np.ndarray) -> np.ndarray:
-    """L0: the input of the first layer (convolutions, GELU, positions)."""
-    from ser_model.whisper_layers import _gelu
-
-    x = _gelu(layers._conv(np.asarray(mel, np.float32).T, "conv1", 1))
-    x = _gelu(layers._conv(x, "conv2", 2))
-    return x + layers._w["position_encodings/encodings"][: len(x)]
-
-
-def _ct2_encoder(model, mel: np.ndarray) -> np.ndarray:
-    import ctranslate2
-
-    out = model.model.encode(ctranslate2.StorageView.from_array(np.ascontiguousarray(mel[None], np.float32)),
-                             to_cpu=False)
-    return np.asarray(out, dtype=np.float32)[0]
 
 
 def score(path: Path, sets: list[str]) -> None:

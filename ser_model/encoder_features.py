@@ -86,6 +86,18 @@ def _check(y: Any) -> np.ndarray:
     return y
 
 
+def log_mel(model: Any, y: np.ndarray) -> np.ndarray:
+    """The encoder's input for prepared samples ``y``: faster-whisper's log-mel (80, n) float32,
+    cut to an even number of frames (the encoder's stride is 2), at most 30 s, at least 2."""
+    y = _check(y)
+    mel = model.feature_extractor(y)  # (80, frames)
+    n = min(mel.shape[1] - mel.shape[1] % 2, MAX_MEL_FRAMES)
+    if n < 2:
+        mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])), mode="edge")
+        n = 2
+    return np.ascontiguousarray(mel[:, :n], dtype=np.float32)
+
+
 def encoder_frames(model: Any, y: np.ndarray, layers: tuple[int, ...] = LAST_ONLY) -> np.ndarray:
     """Whisper encoder output of prepared 16 kHz samples ``y``: (T, 384) float32, T ~ len/320;
     with ``layers``, those layers' outputs side by side, (T, 384 * len(layers)).
@@ -96,19 +108,13 @@ def encoder_frames(model: Any, y: np.ndarray, layers: tuple[int, ...] = LAST_ONL
     import ctranslate2
 
     layers = check_layers(layers)
-    y = _check(y)
-    mel = model.feature_extractor(y)  # (80, frames)
-    n = min(mel.shape[1] - mel.shape[1] % 2, MAX_MEL_FRAMES)
-    if n < 2:
-        mel = np.pad(mel, ((0, 0), (0, 2 - mel.shape[1])), mode="edge")
-        n = 2
+    mel = log_mel(model, y)
     if layers:
         from ser_model.whisper_layers import shared_layers
 
-        outs = shared_layers()(np.ascontiguousarray(mel[:, :n], dtype=np.float32))
+        outs = shared_layers()(mel)
         return np.concatenate([outs[i - 1] for i in layers], axis=1)
-    mel = np.ascontiguousarray(mel[None, :, :n], dtype=np.float32)
-    out = model.model.encode(ctranslate2.StorageView.from_array(mel), to_cpu=False)
+    out = model.model.encode(ctranslate2.StorageView.from_array(mel[None]), to_cpu=False)
     return np.asarray(out, dtype=np.float32)[0]
 
 

@@ -107,9 +107,9 @@ class WhisperLayers:
             raise WhisperModelError(f"{where}: encoder width is not {WIDTH}")
         self.heads = int(arrays["num_heads"])
         w = dict(arrays)
-        for name in ("conv1", "conv2"):  # (out, in, 3) -> (out, 3 * in) for an im2col product
+        for name in ("conv1", "conv2"):  # (out, in, 3) -> (3 * in, out) for an im2col product
             k = w[f"{name}/weight"]
-            w[f"{name}/weight"] = np.ascontiguousarray(k.transpose(0, 2, 1).reshape(k.shape[0], -1))
+            w[f"{name}/weight"] = np.ascontiguousarray(k.transpose(2, 1, 0).reshape(-1, k.shape[0]))
         for key in list(w):  # x @ W.T with W (out, in): keep W.T contiguous
             if key.startswith("layer_") and key.endswith("/weight"):
                 w[key] = np.ascontiguousarray(w[key].T)
@@ -121,18 +121,23 @@ class WhisperLayers:
         xp = np.pad(x, ((1, 1), (0, 0)))
         t = (xp.shape[0] - 3) // stride + 1
         cols = np.concatenate([xp[k: k + stride * (t - 1) + 1: stride] for k in range(3)], axis=1)
-        return cols @ self._w[f"{name}/weight"].T + self._w[f"{name}/bias"]
+        return cols @ self._w[f"{name}/weight"] + self._w[f"{name}/bias"]
 
-    def __call__(self, mel: np.ndarray) -> list[np.ndarray]:
-        """Outputs of layers 1..N (before the final layer norm) and the final output (after it),
-        each (n // 2, 384) float32, for a log-mel ``mel`` (80, n), n even, n // 2 <= 1500."""
-        w = self._w
+    def embed(self, mel: np.ndarray) -> np.ndarray:
+        """The first layer's input (two GELU convolutions, then positions): (n // 2, 384) float32
+        for a log-mel ``mel`` (80, n), n even, n // 2 <= 1500."""
         mel = np.asarray(mel, dtype=np.float32)
         if mel.ndim != 2 or mel.shape[0] != 80 or mel.shape[1] < 2 or mel.shape[1] // 2 > self.max_frames:
             raise ValueError(f"log-mel must be (80, 2..{2 * self.max_frames}), got {mel.shape}")
         x = _gelu(self._conv(mel.T, "conv1", 1))
         x = _gelu(self._conv(x, "conv2", 2))
-        x = x + w["position_encodings/encodings"][: len(x)]
+        return x + self._w["position_encodings/encodings"][: len(x)]
+
+    def __call__(self, mel: np.ndarray) -> list[np.ndarray]:
+        """Outputs of layers 1..N (before the final layer norm) and the final output (after it),
+        each (n // 2, 384) float32, for a log-mel ``mel`` as :meth:`embed` takes it."""
+        w = self._w
+        x = self.embed(mel)
         outs = []
         t, d = x.shape
         h, dh = self.heads, d // self.heads
