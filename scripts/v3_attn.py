@@ -246,7 +246,7 @@ def run(args) -> None:
     from ser_model.recipe import load_head_recipe
     from ser_model.tf_quiet import import_tensorflow
 
-    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
+    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3-final.toml")
     s = replace(s, **{k: v3_cv._value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     import_tensorflow(s.threads)
     bank = v3_cv.load_bank(Path(args.cache), s.threads)

@@ -62,7 +62,7 @@ def run(args) -> None:
     from ser_model.tf_quiet import import_tensorflow
     from ser_model.train_v3 import fit_head, score_protocols
 
-    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
+    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3-final.toml")
     s = replace(s, **{k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     factors = [float(f) for f in args.factors.split(",")]
     cache = Path(args.cache)

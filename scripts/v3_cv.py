@@ -8,8 +8,9 @@ saves its held-out probabilities, so that ensembles are scored by averaging save
     SER_DATASETS=../shared/datasets python scripts/v3_cv.py run NAME --cache DIR [--set key=value ...]
     python scripts/v3_cv.py combine NAME NAME ... [--out DIR]
 
-``run`` starts from ``ser_model/configs/ser-v3.toml``; ``--set seed=1`` or ``--set head=logreg``
-changes one recipe key. Probabilities go to ``DIR/cv_runs/NAME.npz`` (DIR: ``--out``, default the cache).
+``run`` starts from ``ser_model/configs/ser-v3-final.toml`` (the final-output MLP recipe);
+``--set seed=1`` or ``--set head=logreg`` changes one recipe key. Probabilities go to
+``DIR/cv_runs/NAME.npz`` (DIR: ``--out``, default the cache).
 """
 
 from __future__ import annotations
@@ -100,7 +101,7 @@ def run(args) -> None:
     from ser_model.tf_quiet import import_tensorflow
     from ser_model.train_v3 import fit_head, score_protocols
 
-    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3.toml")
+    s = load_head_recipe(ROOT / "ser_model" / "configs" / "ser-v3-final.toml")
     s = replace(s, **{k: _value(v) for k, v in (kv.split("=", 1) for kv in args.set)})
     import_tensorflow(s.threads)
     bank = load_bank(Path(args.cache), s.threads, args.pool)
@@ -152,6 +153,9 @@ def summarize(paths: list[Path], name: str, *, mean: str = "prob") -> dict:
 def import_shipped(args) -> None:
     """The shipped run's held-out probabilities (docs/results, temperature-scaled) as run NAME, un-tempered."""
     b = np.load(args.probs, allow_pickle=False)
+    if args.temperature is None:
+        config = json.loads((ROOT / "models" / "ser-v3" / "config.json").read_text(encoding="utf-8"))
+        args.temperature = float(config["temperature"])
     z = np.load(Path(args.cache) / "bank_v3.npz", allow_pickle=False)
     rav = z["corpora"] == "ravdess"
     if not np.array_equal(z["labels"][rav], b["y"]):
@@ -194,7 +198,8 @@ def main() -> None:
     i.add_argument("name")
     i.add_argument("--cache", required=True)
     i.add_argument("--probs", default=str(ROOT / "docs" / "results" / "ser_v3_fold_probs.npz"))
-    i.add_argument("--temperature", type=float, default=3.25, help="the temperature they were scaled by")
+    i.add_argument("--temperature", type=float, help="the temperature they were scaled by "
+                   "(default: the shipped bundle's, models/ser-v3/config.json)")
     args = ap.parse_args()
     if args.cmd == "run":
         run(args)

@@ -33,7 +33,8 @@ SAMPLE_RATE = 16000
 ENCODER_NAME = "whisper-tiny.en"
 ENCODER_DIM = 384
 LAST_ONLY: tuple[int, ...] = ()
-"""``layers`` for the encoder's final output (CTranslate2, int8): the shipped ser-v3's features."""
+"""``layers`` for the encoder's final output (CTranslate2, int8; ``ser-v3-final.toml``). The shipped
+ser-v3 reads layers (1, 4) from ``ser_model.whisper_layers`` instead."""
 N_LAYERS = 4
 PROSODY_VERSION = "prosody-v1"
 #: Longest input the encoder accepts: 30 s of log-mel frames (3000; 1500 encoder frames).

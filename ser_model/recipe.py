@@ -226,8 +226,8 @@ class HeadRecipe:
     """Corpora whose clips get the ``channel_copies``."""
     encoder_layers: tuple[int, ...] = ()
     """Whisper encoder layers whose outputs the utterance vector pools, e.g. [1, 2, 3, 4]
-    (``ser_model.whisper_layers``: the same weights in NumPy); empty: the encoder's final output
-    (CTranslate2), the shipped features."""
+    (``ser_model.whisper_layers``: the same weights in NumPy; the shipped ser-v3 reads [1, 4]);
+    empty: the encoder's final output (CTranslate2)."""
     adapt_k: int = 10
     """Profile size of the adapted evaluation protocol."""
     n_folds: int = 5

@@ -52,7 +52,7 @@ def test_unknown_or_bad_keys_are_refused_in_one_line(tmp_path, text, where):
 def test_the_v3_recipe_is_read_by_the_same_reader_and_stored_whole_in_its_bundle():
     v3 = REPO / "models" / "ser-v3"
     recipe = read_recipe(REPO / "ser_model" / "configs" / "ser-v3.toml")
-    assert isinstance(recipe, HeadRecipe) and recipe.head == "mlp"
+    assert isinstance(recipe, HeadRecipe) and recipe.head == "logreg" and recipe.encoder_layers == (1, 4)
     assert load_head_recipe(v3 / RECIPE_FILE) == recipe  # retrain with --config models/ser-v3/recipe.toml
     config = json.loads((v3 / "config.json").read_text(encoding="utf-8"))
     assert HeadRecipe.from_dict({"v3": config["recipe"]}) == recipe

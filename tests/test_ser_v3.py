@@ -175,7 +175,7 @@ def test_a_recipe_that_reads_encoder_layers(datasets: Path, tmp_path: Path) -> N
 def test_encoder_layers_in_the_recipe() -> None:
     from ser_model.recipe import HeadRecipe
 
-    assert HeadRecipe().encoder_layers == ()  # the final output, the shipped features
+    assert HeadRecipe().encoder_layers == ()  # no key: the final encoder output (CTranslate2)
     r = HeadRecipe.from_dict({"v3": {"encoder_layers": [1, 2, 3, 4]}})
     assert r.encoder_layers == (1, 2, 3, 4) and HeadRecipe.from_dict(r.to_dict()) == r
     for bad in ([0], [5], [2, 1], [1, 1], ["2"], [True]):
