@@ -93,3 +93,17 @@ def test_bad_model_files_are_refused_in_one_line(tmp_path: Path) -> None:
         read_encoder_arrays(short)
     with pytest.raises(WhisperModelError, match="cannot read"):
         read_encoder_arrays(tmp_path / "missing.bin")
+
+
+def test_gelu_matches_the_exact_normal_cdf() -> None:
+    """The float32 erfc-based GELU against scipy's ndtr in float64, tails included."""
+    from scipy.special import ndtr
+
+    from ser_model.whisper_layers import _gelu
+
+    x = np.linspace(-12, 12, 20001, dtype=np.float32)
+    want = x.astype(np.float64) * ndtr(x.astype(np.float64))
+    got = _gelu(x)
+    assert got.dtype == np.float32
+    np.testing.assert_allclose(got, want, atol=2e-6)
+    assert abs(got[0]) < 1e-30 and got[-1] == np.float32(12)  # tails: 0 and x
