@@ -9,7 +9,9 @@ all read it; a bundle stores it whole (``config.json["training"]`` and ``recipe.
 Unknown tables and keys are refused with one-line ParameterErrors.
 
 A ser-v3 recipe (one head on utterance vectors) is a file with one ``[v3]`` table, read into
-a frozen :class:`HeadRecipe`; :func:`read_recipe` reads either kind.
+a frozen :class:`HeadRecipe`; :func:`read_recipe` reads either kind. A file may stand on
+another (``base = "other.toml"``) and say only what differs; a bundle then stores the merged
+recipe (:func:`recipe_text`).
 """
 
 from __future__ import annotations
@@ -266,18 +268,83 @@ class HeadRecipe:
         return _section(cls, raw["v3"], "v3")
 
 
-def read_recipe(path: str | Path) -> Recipe | HeadRecipe:
-    """Read a recipe TOML file: a :class:`HeadRecipe` when it has a ``[v3]`` table, else a
-    :class:`Recipe`; raises ParameterError (one line, naming the file) for a bad file."""
+BASE_DEPTH = 4
+"""How many ``base =`` files one recipe may stand on (a loop of bases is refused)."""
+
+
+def _read_raw(path: Path, seen: tuple[Path, ...] = ()) -> dict:
+    """The TOML tables of ``path``, on top of its ``base`` file's when it names one: a top-level
+    ``base = "other.toml"`` (relative to this file) takes every table of that recipe, and this
+    file's keys replace the base's key by key within each table (arrays whole). A variant of a
+    recipe then says only what differs from it."""
     import tomllib
 
-    path = Path(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except OSError as err:
         raise ParameterError(f"{path}: cannot read config: {err.strerror or err}") from err
     except tomllib.TOMLDecodeError as err:
         raise ParameterError(f"{path}: not valid TOML: {err}") from err
+    base = raw.pop("base", None)
+    if base is None:
+        return raw
+    if not isinstance(base, str) or not base:
+        raise ParameterError(f"{path}: base must be the path of another recipe file, got {base!r}")
+    base_path = (path.parent / base).resolve()
+    if base_path in seen or path.resolve() == base_path:
+        raise ParameterError(f"{path}: base {base!r} leads back to itself")
+    if len(seen) >= BASE_DEPTH:
+        raise ParameterError(f"{path}: more than {BASE_DEPTH} base files in a row")
+    merged = _read_raw(base_path, (*seen, path.resolve()))
+    for key, value in raw.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = {**merged[key], **value}
+        else:
+            merged[key] = value
+    return merged
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return '"' + v.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    raise ParameterError(f"cannot write {v!r} as TOML")
+
+
+def recipe_text(path: str | Path) -> str:
+    """The text a bundle stores as its ``recipe.toml``: the file itself (comments kept), or,
+    when it stands on a ``base``, the merged tables written out whole, so that
+    ``ser-model train --config models/<bundle>/recipe.toml`` still retrains it alone."""
+    import tomllib
+
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if "base" not in tomllib.loads(text):
+        return text
+    raw = _read_raw(path)
+    lines = [f"# {path.name} with its base files merged (ser_model.recipe.recipe_text)"]
+    for table, body in raw.items():
+        if isinstance(body, list):  # an array of tables ([[members]])
+            for item in body:
+                lines += ["", f"[[{table}]]", *(f"{k} = {_toml_value(v)}" for k, v in item.items())]
+        elif isinstance(body, dict):
+            lines += ["", f"[{table}]", *(f"{k} = {_toml_value(v)}" for k, v in body.items())]
+        else:
+            lines.insert(1, f"{table} = {_toml_value(body)}")
+    return "\n".join(lines) + "\n"
+
+
+def read_recipe(path: str | Path) -> Recipe | HeadRecipe:
+    """Read a recipe TOML file: a :class:`HeadRecipe` when it has a ``[v3]`` table, else a
+    :class:`Recipe`; raises ParameterError (one line, naming the file) for a bad file. A
+    top-level ``base = "other.toml"`` reads that recipe first (:func:`_read_raw`)."""
+    path = Path(path)
+    raw = _read_raw(path)
     try:
         return HeadRecipe.from_dict(raw) if "v3" in raw else Recipe.from_dict(raw)
     except ParameterError as err:

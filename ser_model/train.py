@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import shutil
 import sys
 import time
 from collections.abc import Sequence
@@ -28,7 +27,7 @@ import numpy as np
 from ser_model.errors import ParameterError, SerError
 from ser_model.labels import LABELS
 from ser_model.neural import ModelSettings
-from ser_model.recipe import RECIPE_FILE, DataSettings, Recipe, load_recipe
+from ser_model.recipe import RECIPE_FILE, DataSettings, Recipe, load_recipe, recipe_text
 from ser_model.tf_quiet import import_keras
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -391,7 +390,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     path = _write_bundle(out, cfg, config_path, model, fits[0], metrics)
     run.mkdir(parents=True, exist_ok=True)
     (run / "history.json").write_text(json.dumps(fits[0].history, indent=1) + "\n", encoding="utf-8")
-    shutil.copyfile(config_path, run / RECIPE_FILE)
+    (run / RECIPE_FILE).write_text(recipe_text(config_path), encoding="utf-8")
     return path
 
 
@@ -452,7 +451,7 @@ def _write_bundle(out: Path, cfg: Recipe, config_path: Path, model, fit: FitResu
     size = (path / "model.keras").stat().st_size
     (path / "MODEL_CARD.md").write_text(model_card(cfg, params=params, n_train=n_train, metrics=metrics,
                                                    size_bytes=size), encoding="utf-8")
-    shutil.copyfile(config_path, path / RECIPE_FILE)
+    (path / RECIPE_FILE).write_text(recipe_text(config_path), encoding="utf-8")
     return path
 
 
@@ -474,9 +473,8 @@ def refresh_report(config_path: str | Path, *, out_dir: str | Path | None = None
     size = (out / config["weights"]).stat().st_size
     card = model_card(cfg, params=int(config.get("params", 0)), n_train=metrics.get("n_train", {}), metrics=metrics,
                       size_bytes=size)
-    recipe_text = config_path.read_text(encoding="utf-8")
     return update_metadata(out, config={**config, "training": _recorded(cfg, config.get("training", {}))},
-                           metrics=metrics, card=card, files={RECIPE_FILE: recipe_text})
+                           metrics=metrics, card=card, files={RECIPE_FILE: recipe_text(config_path)})
 
 
 def _recorded(cfg: Recipe, training: dict) -> dict:

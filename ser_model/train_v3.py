@@ -344,7 +344,6 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
                log=print) -> Path:
     """Train the recipe, evaluate it (unless ``cv`` is False), write the bundle; return its folder."""
     import os
-    import shutil
 
     from ser_model.corpora import scan
     from ser_model.encoder_features import ENCODER_NAME, feature_id, vector_dim
@@ -425,7 +424,9 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     n_train = {c: int(np.sum(bank.corpora[keep] == c)) for c in s.corpora}
     card = model_card(s, metrics_out, n_train=n_train, params=int(head.model.count_params()))
     path = save_bundle(out_dir, model=head.model, config=config, metrics=metrics_out, card=card)
-    shutil.copyfile(config_path, path / "recipe.toml")
+    from ser_model.recipe import RECIPE_FILE, recipe_text
+
+    (path / RECIPE_FILE).write_text(recipe_text(config_path), encoding="utf-8")
     log(f"wrote {path} ({time.time() - started:.0f} s)")
     return path
 

@@ -110,3 +110,35 @@ def test_metadata_update_keeps_the_weights_and_refuses_other_ones(tmp_path):
     with pytest.raises(BundleError):
         update_metadata(bundle, files={"model.keras": ""})
     assert load_bundle_config(bundle)["weights_sha256"] == config["weights_sha256"]
+
+
+def test_a_recipe_on_a_base_says_only_what_differs_and_its_bundle_text_stands_alone(tmp_path):
+    from ser_model.recipe import recipe_text
+
+    configs = REPO / "ser_model" / "configs"
+    shipped = read_recipe(configs / "ser-v3.toml")
+    final = read_recipe(configs / "ser-v3-final.toml")
+    assert (final.head, final.encoder_layers, final.threads) == ("mlp", (), 2)
+    assert dataclasses.replace(final, head=shipped.head, encoder_layers=shipped.encoder_layers,
+                               threads=shipped.threads) == shipped
+    assert read_recipe(configs / "ser-v3-layers.toml").encoder_layers == (1, 2, 3, 4)
+    # the text a bundle stores reads back, on its own elsewhere, as the same recipe
+    alone = tmp_path / "recipe.toml"
+    alone.write_text(recipe_text(configs / "ser-v3-final.toml"), encoding="utf-8")
+    assert "base =" not in alone.read_text(encoding="utf-8") and read_recipe(alone) == final
+    assert recipe_text(configs / "ser-v3.toml") == (configs / "ser-v3.toml").read_text(encoding="utf-8")
+
+
+@pytest.mark.parametrize("text, where", [
+    ('base = "loop.toml"\n[v3]\nhead = "mlp"\n', "leads back to itself"),
+    ('base = "missing.toml"\n[v3]\nhead = "mlp"\n', "cannot read config"),
+    ('base = 3\n[v3]\nhead = "mlp"\n', "base must be"),
+    ('base = "ser-v3.toml"\n[v3]\nhead = "tree"\n', "head must be"),
+])
+def test_a_bad_base_is_refused_in_one_line(tmp_path, text, where):
+    shutil.copyfile(REPO / "ser_model" / "configs" / "ser-v3.toml", tmp_path / "ser-v3.toml")
+    path = tmp_path / "loop.toml"
+    path.write_text(text, encoding="utf-8")
+    with pytest.raises(ParameterError) as err:
+        read_recipe(path)
+    assert where in str(err.value) and "\n" not in str(err.value)
