@@ -20,6 +20,7 @@ All functions are pure given the model: the same samples always give the same ar
 from __future__ import annotations
 
 import hashlib
+import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -287,7 +288,7 @@ def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None 
     pros = prosody_stats(y)
     if cached is not None:
         cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(".tmp.npz")
+        tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")  # two trainings may share one cache
         np.savez(tmp, frames=frames, prosody=pros)
         tmp.replace(cached)
     return frames, pros
