@@ -24,6 +24,7 @@ from ser_model.corpora import Clip
 from ser_model.errors import ParameterError
 from ser_model.features import FeatureSettings, frame_features, pooled_features
 from ser_model.labels import LABELS
+from ser_model.outpaths import save_npz_atomic
 
 CACHE_VERSION = 1
 DEFAULT_CACHE_DIR = Path(".cache") / "features"
@@ -138,10 +139,7 @@ def _extract(kind: str, clips: Sequence[Clip], settings: FeatureSettings, augmen
         result = np.stack(feats).astype(np.float32) if feats else np.zeros((0, settings.n_pooled_features), np.float32)
         arrays = {"data": result}
     if path is not None:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
-        np.savez(tmp, **arrays)
-        os.replace(tmp, path)
+        save_npz_atomic(path, **arrays)
     return result
 
 

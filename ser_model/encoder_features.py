@@ -20,7 +20,6 @@ All functions are pure given the model: the same samples always give the same ar
 from __future__ import annotations
 
 import hashlib
-import os
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -28,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from ser_model.errors import ParameterError
+from ser_model.outpaths import save_npz_atomic
 from ser_model.whisper_model import TINY_EN_SHA256
 
 SAMPLE_RATE = 16000
@@ -287,8 +287,5 @@ def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None 
     frames = encoder_frames(model, y, layers).astype(np.float16)
     pros = prosody_stats(y)
     if cached is not None:
-        cached.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cached.with_suffix(f".tmp{os.getpid()}.npz")  # two trainings may share one cache
-        np.savez(tmp, frames=frames, prosody=pros)
-        tmp.replace(cached)
+        save_npz_atomic(cached, frames=frames, prosody=pros)
     return frames, pros

@@ -3,7 +3,8 @@
 
 A bad output path is a usage error: argparse prints ``PROG: error: argument --csv: ...`` on one
 line and exits 2 before anything runs, instead of a traceback after the work is done. Light:
-only the standard library, so ``--help`` stays instant.
+only the standard library at import, so ``--help`` stays instant. Also :func:`save_npz_atomic`,
+the one way feature caches are written.
 """
 
 from __future__ import annotations
@@ -66,3 +67,17 @@ def output_file(suffixes: tuple[str, ...] | None = None) -> Callable[[str], str]
 
 
 plot_file = output_file(PLOT_SUFFIXES)
+
+
+def save_npz_atomic(path: Path, **arrays) -> None:
+    """Write ``arrays`` to ``path`` (.npz) whole or not at all: a temporary file of this
+    process beside it, then an atomic rename, so a reader never sees half a file and two
+    processes filling one cache (two trainings on one ``--cache``) do not collide."""
+    import os
+
+    import numpy as np
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(f".tmp{os.getpid()}.npz")
+    np.savez(tmp, **arrays)
+    os.replace(tmp, path)

@@ -133,3 +133,14 @@ def test_invalid_settings_raise(kwargs):
 def test_from_dict_rejects_unknown_keys():
     with pytest.raises(ParameterError, match="unknown"):
         FeatureSettings.from_dict({"n_mels": 64, "colour": "blue"})
+
+
+def test_feature_caches_are_written_whole_and_leave_no_temporary_file(tmp_path):
+    from ser_model.outpaths import save_npz_atomic
+
+    path = tmp_path / "cache" / "key.npz"
+    save_npz_atomic(path, frames=np.ones((3, 2), np.float16), prosody=np.arange(4.0))
+    save_npz_atomic(path, frames=np.zeros((1, 2), np.float16), prosody=np.arange(2.0))  # replaced whole
+    with np.load(path, allow_pickle=False) as z:
+        assert z["frames"].shape == (1, 2) and list(z["prosody"]) == [0.0, 1.0]
+    assert [p.name for p in path.parent.iterdir()] == ["key.npz"]
