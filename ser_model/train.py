@@ -372,6 +372,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     """
     config_path = Path(config_path)
     cfg = _with_overrides(load_recipe(config_path), epochs=epochs, limit_per_speaker=limit_per_speaker)
+    stored = recipe_text(config_path)  # read now: the file (or its base) may change while this trains
     tag = f"{cfg.train.name}-v{cfg.train.version}"
     out = Path(out_dir) if out_dir is not None else Path("models") / tag
     run = Path(run_dir) if run_dir is not None else Path("runs") / tag
@@ -387,10 +388,10 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     model = average_models([export_model(f.model) for f in fits], (cfg.train.max_frames, cfg.features.n_frame_features))
     metrics = _train_metrics(cfg, config_path, model, bank, fits, train_idx, val_idx, val_spk,
                              n_train={"clips": len(clips), "speakers": len(set(bank.speakers.tolist()))})
-    path = _write_bundle(out, cfg, config_path, model, fits[0], metrics)
+    path = _write_bundle(out, cfg, stored, model, fits[0], metrics)
     run.mkdir(parents=True, exist_ok=True)
     (run / "history.json").write_text(json.dumps(fits[0].history, indent=1) + "\n", encoding="utf-8")
-    (run / RECIPE_FILE).write_text(recipe_text(config_path), encoding="utf-8")
+    (run / RECIPE_FILE).write_text(stored, encoding="utf-8")
     return path
 
 
@@ -430,9 +431,10 @@ def _train_metrics(cfg: Recipe, config_path: Path, model, bank: FeatureBank, fit
     }
 
 
-def _write_bundle(out: Path, cfg: Recipe, config_path: Path, model, fit: FitResult, metrics: dict) -> Path:
+def _write_bundle(out: Path, cfg: Recipe, recipe: str, model, fit: FitResult, metrics: dict) -> Path:
     """Save the bundle: weights, config.json (with the whole recipe in ``training``), metrics,
-    the model card, and the recipe file itself as ``recipe.toml``."""
+    the model card, and ``recipe`` (:func:`recipe_text` of the file, read when training
+    started) as ``recipe.toml``."""
     from ser_model.bundle import save_bundle
 
     t = cfg.train
@@ -451,7 +453,7 @@ def _write_bundle(out: Path, cfg: Recipe, config_path: Path, model, fit: FitResu
     size = (path / "model.keras").stat().st_size
     (path / "MODEL_CARD.md").write_text(model_card(cfg, params=params, n_train=n_train, metrics=metrics,
                                                    size_bytes=size), encoding="utf-8")
-    (path / RECIPE_FILE).write_text(recipe_text(config_path), encoding="utf-8")
+    (path / RECIPE_FILE).write_text(recipe, encoding="utf-8")
     return path
 
 

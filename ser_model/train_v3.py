@@ -352,6 +352,9 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     started = time.time()
     config_path = Path(config_path)
     s = load_head_recipe(config_path)
+    from ser_model.recipe import RECIPE_FILE, recipe_text
+
+    stored = recipe_text(config_path)  # read now: the file (or its base) may change while this trains
     from ser_model.tf_quiet import import_tensorflow
 
     import_tensorflow(s.threads)
@@ -424,9 +427,7 @@ def main_train(config_path: str | Path, *, out_dir: str | Path | None = None, da
     n_train = {c: int(np.sum(bank.corpora[keep] == c)) for c in s.corpora}
     card = model_card(s, metrics_out, n_train=n_train, params=int(head.model.count_params()))
     path = save_bundle(out_dir, model=head.model, config=config, metrics=metrics_out, card=card)
-    from ser_model.recipe import RECIPE_FILE, recipe_text
-
-    (path / RECIPE_FILE).write_text(recipe_text(config_path), encoding="utf-8")
+    (path / RECIPE_FILE).write_text(stored, encoding="utf-8")
     log(f"wrote {path} ({time.time() - started:.0f} s)")
     return path
 

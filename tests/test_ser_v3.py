@@ -37,8 +37,12 @@ def v3_bundle(datasets: Path, tmp_path_factory) -> Path:
             (data / "ravdess" / actor / f.name).symlink_to(f)
     cfg = root / "tiny.toml"
     cfg.write_text(RECIPE)
-    return main_train(cfg, out_dir=root / "ser-v3", data_dir=data, cache_dir=root / "cache", cv=False,
-                      log=lambda *a: None)
+
+    def log(line: str, *_a) -> None:  # the user edits the recipe while it trains
+        if line.startswith("features ready"):
+            cfg.write_text(RECIPE.replace("hidden = 16", "hidden = 32"))
+
+    return main_train(cfg, out_dir=root / "ser-v3", data_dir=data, cache_dir=root / "cache", cv=False, log=log)
 
 
 @pytest.fixture(scope="module")
@@ -57,6 +61,8 @@ def _clip(datasets: Path, i: int = 0) -> np.ndarray:
 def test_bundle_written(v3_bundle: Path) -> None:
     for name in ("model.keras", "config.json", "metrics.json", "MODEL_CARD.md", "recipe.toml"):
         assert (v3_bundle / name).is_file()
+    # the recipe it was trained from, read when training started, not the file edited since
+    assert (v3_bundle / "recipe.toml").read_text() == RECIPE
     cfg = json.loads((v3_bundle / "config.json").read_text())
     assert cfg["encoder"]["name"] == "whisper-tiny.en" and len(cfg["encoder"]["sha256"]) == 64
     assert cfg["input"]["kind"] == "utterance" and "min_confidence" in cfg
