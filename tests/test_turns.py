@@ -320,3 +320,22 @@ def test_whisper_aligns_a_filled_in_last_word_where_no_voice_is(datasets):
     assert sum(s is not None and s < vad.LAST_WORD_S for s in filled) >= len(filled) - 1, filled
     # without voiced_until nothing is aligned (the final decode of a turn does not pay for it)
     assert tr.transcribe(Utterance(samples=np.concatenate([y[:end], pause]), sample_rate=16000)).last_word_s is None
+
+
+def test_whisper_features_of_the_padded_utterance_are_faster_whispers_own(datasets):
+    """The decode computes the log-mel only where the audio is and copies the silence's floor
+    frames (``WhisperTranscriber._padded_log_mel``): bit for bit what faster-whisper's extractor
+    gives for the utterance with ``PAD_S`` of silence appended, at any length, loud or near silence."""
+    from assistant.stt import WhisperTranscriber
+    from tests.joined_clips import _clips, _load
+
+    tr = WhisperTranscriber(background=False)
+    fe = tr._model.feature_extractor
+    rng = np.random.default_rng(0)
+    cases = [_load(p) for p in _clips(datasets, "02", 3)]
+    cases += [rng.normal(0, 0.1, n).astype(np.float32) for n in (1600, 1601, 1759, 16161)]
+    cases += [np.full(3200, 1e-4, np.float32)]  # so quiet that the floor is log10(1e-10), not max - 8
+    for y in cases:
+        whole = fe(np.concatenate([y, np.zeros(int(tr.PAD_S * tr.sample_rate), np.float32)]))
+        mine = tr._padded_log_mel(y)
+        assert mine.shape == whole.shape and np.array_equal(mine, whole), len(y)
