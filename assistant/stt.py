@@ -391,18 +391,21 @@ class WhisperTranscriber(Transcriber):
         words = [w for w in words if w["word"].strip(" .,!?;:-\"'")]
         return float(words[-1]["start"]) if words else None
 
+    _FE_PADDING = 160
+    """Samples faster-whisper's ``FeatureExtractor.__call__`` appends by default (its ``padding``)."""
+
     def _padded_log_mel(self, samples: np.ndarray) -> np.ndarray:
         """faster-whisper's log-mel of ``samples`` followed by ``PAD_S`` of silence, the same
         values, computing only the frames that see the audio: every frame wholly in the silence
         is the floor (its level follows from the loudest frame, which lies in the audio), so
-        those are copied from the last one computed (5.4 -> 1.3 ms median for RAVDESS sentences on
-        an idle core, once per decode on the turn's critical path; timed by a one-off script)."""
+        those are copied from the last one computed (once per decode, on the turn's critical path;
+        ``bench/stt_features.py`` times both ways)."""
         fe = self._model.feature_extractor
         samples = np.asarray(samples, dtype=np.float32)
         n_pad = int(self.PAD_S * self.sample_rate)
         short = min(n_pad, 2 * fe.n_fft)  # enough zeros that the last frames computed see only zeros
         feats = fe(np.concatenate([samples, np.zeros(short, np.float32)]))
-        n_frames = (len(samples) + n_pad + 160) // fe.hop_length  # what the whole padded audio gives
+        n_frames = (len(samples) + n_pad + self._FE_PADDING) // fe.hop_length  # what all of it gives
         if n_frames <= feats.shape[1]:
             return feats[:, :n_frames]
         return np.concatenate([feats, np.repeat(feats[:, -1:], n_frames - feats.shape[1], axis=1)], axis=1)

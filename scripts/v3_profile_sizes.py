@@ -30,16 +30,16 @@ sys.path.insert(0, str(ROOT))
 KS = (0, 1, 3, 5, 10)
 
 
-def _floats(text: str) -> list[float]:
-    return [float(x) for x in text.split(",") if x]
+def _numbers(cast):
+    return lambda text: [cast(x) for x in text.split(",") if x]
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--config", type=Path, default=ROOT / "ser_model" / "configs" / "ser-v3.toml")
     ap.add_argument("--cache", type=Path, required=True, help="feature cache folder")
-    ap.add_argument("--strengths", type=_floats, default=[5.0], help="comma-separated, e.g. 2,5")
-    ap.add_argument("--seeds", type=lambda t: [int(x) for x in t.split(",") if x], default=[0])
+    ap.add_argument("--strengths", type=_numbers(float), default=[5.0], help="comma-separated, e.g. 2,5")
+    ap.add_argument("--seeds", type=_numbers(int), default=[0])
     ap.add_argument("--temperature", type=float, default=2.25)
     ap.add_argument("--min-confidence", type=float, default=0.65)
     args = ap.parse_args()

@@ -42,7 +42,9 @@ def v3_bundle(datasets: Path, tmp_path_factory) -> Path:
         if line.startswith("features ready"):
             cfg.write_text(RECIPE.replace("hidden = 16", "hidden = 32"))
 
-    return main_train(cfg, out_dir=root / "ser-v3", data_dir=data, cache_dir=root / "cache", cv=False, log=log)
+    out = main_train(cfg, out_dir=root / "ser-v3", data_dir=data, cache_dir=root / "cache", cv=False, log=log)
+    assert cfg.read_text() != RECIPE  # the edit happened while it trained (test_bundle_written relies on it)
+    return out
 
 
 @pytest.fixture(scope="module")
