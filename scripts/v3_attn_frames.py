@@ -1,5 +1,6 @@
 # Frames for scripts/v3_attn.py: the per-clip feature cache matched to bank rows by their pooled vector
-# (cache keys carry file mtimes, which changed when the datasets were remounted); writes scratch/frames.npz
+# (cache keys carried file mtimes until 2026-12-07, and those changed when the datasets were remounted);
+# writes scratch/frames.npz
 import argparse
 import glob
 

@@ -20,6 +20,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ser_model.bundle import sha256_file
 from ser_model.corpora import Clip
 from ser_model.errors import ParameterError
 from ser_model.features import FeatureSettings, frame_features, pooled_features
@@ -72,10 +73,9 @@ def _key(kind: str, clips: Sequence[Clip], settings: FeatureSettings, augment: d
     meta = {"v": CACHE_VERSION, "kind": kind, "features": settings.to_dict(), "augment": augment,
             "copy": copy, "seed": seed}
     h.update(json.dumps(meta, sort_keys=True).encode())
-    for c in clips:
+    for c in clips:  # by name and content, not folder and mtime (see encoder_features._cache_key)
         try:
-            st = Path(c.path).stat()
-            h.update(f"{c.path}|{st.st_size}|{st.st_mtime_ns}\n".encode())
+            h.update(f"{Path(c.path).name}|{sha256_file(c.path)}\n".encode())
         except OSError:
             h.update(f"{c.path}|missing\n".encode())
     return h.hexdigest()[:24]

@@ -26,6 +26,7 @@ from typing import Any
 
 import numpy as np
 
+from ser_model.bundle import sha256_file
 from ser_model.errors import ParameterError
 from ser_model.outpaths import save_npz_atomic
 from ser_model.whisper_model import TINY_EN_SHA256
@@ -240,8 +241,10 @@ def utterance_vector(model: Any, y: np.ndarray, layers: tuple[int, ...] = LAST_O
 
 
 def _cache_key(path: Path, speed: float = 1.0, channel: Any = None, layers: tuple[int, ...] = LAST_ONLY) -> str:
-    st = path.stat()
-    text = f"{path.resolve()}|{st.st_size}|{st.st_mtime_ns}|{feature_id(layers=layers)}"
+    """The file's name (a channel copy's noise is drawn from it) and the SHA-256 of its bytes,
+    not its folder and mtime: a copied or touched dataset must not recompute every clip (a
+    10-minute refill of a full training cache), a changed file must."""
+    text = f"{path.name}|{sha256_file(path)}|{feature_id(layers=layers)}"
     if speed != 1.0:
         text += f"|speed={speed!r}"
     if channel is not None:
@@ -259,7 +262,7 @@ def clip_features(model: Any, path: str | Path, *, cache_dir: str | Path | None 
     tempo and pitch together), prepared again (a training copy).
     ``channel`` (a ``ser_model.channel.ChannelCopy``): of the prepared clip through that
     simulated device, prepared again (a training copy).
-    The cache holds one ``.npz`` per clip (no pickle), keyed by path, size, mtime, feature id
+    The cache holds one ``.npz`` per clip (no pickle), keyed by file name, content (SHA-256), feature id
     (``layers`` included), speed and channel.
     """
     from ser_model.audio import load_audio

@@ -12,13 +12,13 @@ warm, more from a cold disk) is paid once, not at every start.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import threading
 from pathlib import Path
 from typing import Any
 
+from ser_model.bundle import sha256_file
 from ser_model.errors import SerError
 
 TINY_EN_SHA256 = "1a5afae06a4db91c975c9a9d78be5cc110ee4ea022ad57d55492e4550e936b2a"
@@ -53,14 +53,6 @@ def _cache_file() -> Path:
     import platformdirs
 
     return Path(platformdirs.user_cache_dir("empathetic-assistant")) / "whisper-verified.json"
-
-
-def sha256_file(path: Path, chunk: int = 1 << 20) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        while block := fh.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def verify_weights(folder: str | Path, expected: str = TINY_EN_SHA256, *, use_cache: bool = True) -> Path:
