@@ -315,37 +315,36 @@ def test_feature_caches_survive_a_copied_or_touched_dataset_not_a_changed_clip(d
     gets between sessions) reuses every cached clip; a clip whose bytes changed is recomputed."""
     import os
 
+    import soundfile as sf
+
     from ser_model.corpora import Clip
     from ser_model.dataset import _key
     from ser_model.encoder_features import clip_features
     from ser_model.features import FeatureSettings
     from ser_model.whisper_model import shared_whisper
 
-    src = sorted((datasets / "ravdess" / "Actor_03").iterdir())[0]
-    first, moved = tmp_path / "a" / src.name, tmp_path / "b" / src.name
-    first.parent.mkdir()
-    moved.parent.mkdir()
-    shutil.copyfile(src, first)
-    shutil.copyfile(src, moved)
-    os.utime(moved, (1_000_000_000, 1_000_000_000))
-    cache = tmp_path / "cache"
-    frames, _ = clip_features(shared_whisper(cpu_threads=1), first, cache_dir=cache)
-    again, _ = clip_features(None, moved, cache_dir=cache)  # no model: it must come from the cache
-    assert np.array_equal(again, frames) and len(list(cache.glob("*.npz"))) == 1
     def bulk_key(p: Path) -> str:  # the key of dataset.py's one-file-per-set caches
         return _key("pooled", [Clip(p, "ravdess", "neutral", "ravdess:03", "male", "neutral")],
                     FeatureSettings(), None, 0, 0)
 
-    bulk = [bulk_key(first), bulk_key(moved)]
-    assert bulk[0] == bulk[1]
-
-    import soundfile as sf
+    src = sorted((datasets / "ravdess" / "Actor_03").iterdir())[0]
+    first, moved = tmp_path / "a" / src.name, tmp_path / "b" / src.name
+    for p in (first, moved):
+        p.parent.mkdir()
+        shutil.copyfile(src, p)
+    os.utime(moved, (1_000_000_000, 1_000_000_000))
+    cache = tmp_path / "cache"
+    model = shared_whisper(cpu_threads=1)
+    frames, _ = clip_features(model, first, cache_dir=cache)
+    again, _ = clip_features(None, moved, cache_dir=cache)  # no model: it must come from the cache
+    assert np.array_equal(again, frames) and len(list(cache.glob("*.npz"))) == 1
+    assert bulk_key(first) == bulk_key(moved)
 
     y, rate = sf.read(moved)
     sf.write(moved, y * 0.5, rate, format="FLAC")  # the same clip, 6 dB quieter
-    assert bulk_key(moved) != bulk[0]
-    with pytest.raises(AttributeError):  # not in the cache: it needs the model it was not given
-        clip_features(None, moved, cache_dir=cache)
+    assert bulk_key(moved) != bulk_key(first)
+    clip_features(model, moved, cache_dir=cache)
+    assert len(list(cache.glob("*.npz"))) == 2  # recomputed and cached apart, not read from the old entry
 
 
 def test_channel_copies_in_the_recipe() -> None:
